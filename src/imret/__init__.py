@@ -1,0 +1,4 @@
+"""imret: image-to-image retrieval toolbox."""
+from .version import __version__
+
+__all__ = ["__version__"]

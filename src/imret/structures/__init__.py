@@ -1,0 +1,3 @@
+from .data_sample import DataSample, format_label, format_score
+
+__all__ = ["DataSample", "format_label", "format_score"]
