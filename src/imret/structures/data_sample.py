@@ -37,7 +37,7 @@ def format_score(value: Union[torch.Tensor, np.ndarray, Sequence[Number]]) -> to
     tensor = torch.as_tensor(np.asarray(value) if not isinstance(value, torch.Tensor) else value)
     if tensor.ndim != 1:
         raise ValueError(f"scores must be 1-D, got shape {tuple(tensor.shape)}")
-    return tensor.float() if not tensor.is_floating_point() else tensor
+    return tensor.float()
 
 
 class DataSample(BaseDataElement):

@@ -1,0 +1,53 @@
+"""``ResizeEdge`` (mmpretrain): scale one edge to a length, keeping the aspect ratio."""
+from __future__ import annotations
+
+from numbers import Integral
+from typing import Tuple
+
+from imret.registry import TRANSFORMS
+
+from .base import BaseTransform, require_image
+from .resizing import check_resize_options, resize_image
+
+EDGES = ("short", "long", "width", "height")
+
+
+def edge_size(width: int, height: int, scale: int, edge: str) -> Tuple[int, int]:
+    """Target ``(width, height)``: the chosen edge becomes ``scale``, the other is truncated (mmpretrain)."""
+    resize_width = edge == "width" or (edge == "short" and width < height) or (edge == "long" and width > height)
+    if resize_width:
+        return scale, max(1, int(scale * height / width))
+    return max(1, int(scale * width / height)), scale
+
+
+@TRANSFORMS.register_module()
+class ResizeEdge(BaseTransform):
+    """Resize so that the ``edge`` (``short``, ``long``, ``width`` or ``height``) equals ``scale``.
+
+    The other edge is ``int(scale * other / edge)`` (truncated, as mmpretrain): 640x480 with
+    ``scale=256, edge='short'`` gives 341x256 (w x h). A square image counts its height as the short
+    and the long edge. Sets ``img_shape`` (h, w), ``scale`` (w, h) and ``scale_factor``.
+    """
+
+    def __init__(self, scale: int, edge: str = "short", interpolation: str = "bilinear",
+                 backend: str = "pillow") -> None:
+        if isinstance(scale, bool) or not isinstance(scale, Integral) or scale < 1:
+            raise ValueError(f"ResizeEdge: scale must be a positive int; got {scale!r}")
+        if edge not in EDGES:
+            raise ValueError(f"ResizeEdge: edge must be one of {', '.join(EDGES)}; got {edge!r}")
+        check_resize_options("ResizeEdge", interpolation, backend)
+        self.scale = int(scale)
+        self.edge = edge
+        self.interpolation = interpolation
+        self.backend = backend
+
+    def transform(self, results: dict) -> dict:
+        require_image(results, "ResizeEdge")
+        img = results["img"]
+        height, width = img.shape[:2]
+        new_w, new_h = edge_size(width, height, self.scale, self.edge)
+        results["img"] = resize_image(img, (new_w, new_h), self.interpolation, self.backend)
+        results["img_shape"] = (new_h, new_w)
+        results["scale"] = (new_w, new_h)
+        results["scale_factor"] = (new_w / width, new_h / height)
+        return results
