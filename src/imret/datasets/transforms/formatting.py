@@ -12,7 +12,7 @@ from imret.structures import DataSample
 from .base import BaseTransform
 
 DEFAULT_META_KEYS = ("sample_idx", "img_path", "ori_shape", "img_shape", "scale_factor", "flip",
-                     "flip_direction")
+                     "flip_direction", "ignore_gallery_idx")
 
 
 def image_to_tensor(img: Any) -> torch.Tensor:
