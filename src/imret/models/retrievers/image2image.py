@@ -5,6 +5,7 @@ import os
 from typing import Callable, List, Optional, Sequence, Union
 
 import torch
+from mmengine.model import Sequential
 from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 from torch import nn
@@ -23,13 +24,16 @@ FORWARD_MODES = ("tensor", "loss", "predict")
 
 
 def build_module(cfg: Union[nn.Module, dict, Sequence[dict]], what: str) -> nn.Module:
-    """A module as given, built from a config dict, or a chain built from a list of configs."""
+    """A module as given, built from a config dict, or a chain built from a list of configs.
+
+    mmengine's ``Sequential`` (not torch's) so ``init_weights`` reaches each part's ``init_cfg``.
+    """
     if isinstance(cfg, nn.Module):
         return cfg
     if isinstance(cfg, dict):
         return MODELS.build(cfg)
     if isinstance(cfg, (list, tuple)) and cfg:
-        return nn.Sequential(*[build_module(item, what) for item in cfg])
+        return Sequential(*[build_module(item, what) for item in cfg])
     raise TypeError(f"{what} must be an nn.Module, a config dict or a non-empty list of config dicts; "
                     f"got {type(cfg).__name__}")
 
