@@ -9,15 +9,6 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATASETS = REPO_ROOT.parent / "shared" / "datasets"
 
 
-def shared_dataset(name: str) -> Path:
-    """Path of ``../shared/datasets/<name>``; skips the test when it is not there (a user's fresh clone)."""
-    path = SHARED_DATASETS / name
-    if not path.is_dir():
-        pytest.skip(f"real data {path} not found: these tests need the project's ../shared/datasets "
-                    "checkout beside the repository (CI has it)")
-    return path
-
-
 @pytest.fixture
 def shared_datasets_root() -> Path:
     if not SHARED_DATASETS.is_dir():
