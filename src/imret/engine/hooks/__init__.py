@@ -1,0 +1,3 @@
+from .prepare_proto import PrepareProtoBeforeValLoopHook
+
+__all__ = ["PrepareProtoBeforeValLoopHook"]
