@@ -1,0 +1,53 @@
+"""A model's test-time transforms, applied to one image path or array at a time."""
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Optional, Sequence, Union
+
+import numpy as np
+
+ImageInput = Union[str, os.PathLike, np.ndarray]
+
+
+class ImageTransform:
+    """Runs a pipeline config (LoadImageFromFile, ..., PackInputs) on a path or a BGR HWC uint8 array.
+
+    Arrays skip the loading step, so they must be in the loader's convention: BGR channel order,
+    (H, W, 3) uint8 (or (H, W) grey).
+    """
+
+    def __init__(self, pipeline_cfg: Sequence[dict]):
+        from imret.registry import TRANSFORMS
+        import imret.datasets.transforms  # noqa: F401  (registers transform type names)
+
+        steps = [dict(step) for step in pipeline_cfg]
+        if steps and steps[0].get("type") == "LoadImageFromFile":
+            steps[0].setdefault("on_error", "raise")
+        self._load: Optional[Callable] = TRANSFORMS.build(steps[0]) if steps and \
+            steps[0].get("type") == "LoadImageFromFile" else None
+        rest = steps[1:] if self._load is not None else steps
+        self._rest = [TRANSFORMS.build(step) for step in rest]
+
+    def __call__(self, image: ImageInput, sample_idx: Optional[int] = None) -> dict:
+        """Packed inputs ``{'inputs': tensor, 'data_samples': DataSample}``; raises ``ValueError`` on failure."""
+        if isinstance(image, np.ndarray):
+            if image.ndim == 2:
+                image = np.repeat(image[:, :, None], 3, axis=2)
+            if image.ndim != 3 or image.shape[2] not in (3, 4):
+                raise ValueError(f"an image array must be (H, W, 3) BGR; got shape {image.shape}")
+            image = np.ascontiguousarray(image[:, :, :3])
+            results: Any = dict(img=image, img_shape=image.shape[:2], ori_shape=image.shape[:2])
+        else:
+            results = dict(img_path=os.fspath(image))
+            if self._load is None:
+                raise ValueError("this model's pipeline has no LoadImageFromFile step; pass image arrays")
+            results = self._load(results)
+            if results is None:
+                raise ValueError("not a readable image")
+        if sample_idx is not None:
+            results["sample_idx"] = sample_idx
+        for step in self._rest:
+            results = step(results)
+            if results is None:
+                raise ValueError(f"transform {type(step).__name__} dropped the image")
+        return results

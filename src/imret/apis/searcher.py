@@ -1,0 +1,123 @@
+"""Searching a saved gallery index with query images, using the model the index was built with."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Sequence, Union
+
+import numpy as np
+from torch import nn
+
+from .encode import forward_features
+from .pipeline import ImageInput, ImageTransform
+from .provenance import describe_difference
+from .zoo import DEFAULT_MODEL, get_model
+
+
+class SearchInputError(ValueError):
+    """A query, index or model that cannot be used; the message says which and what to do."""
+
+
+@dataclass
+class Match:
+    """One gallery image found for a query."""
+
+    rank: int
+    id: str
+    path: str
+    score: float
+    metadata: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {"rank": self.rank, "path": self.path, "score": self.score, "id": self.id}
+
+
+def model_name_of(provenance: Optional[dict]) -> str:
+    """The model name recorded in an index's provenance (the default model when there is none)."""
+    name = (provenance or {}).get("model")
+    return name if isinstance(name, str) and name else DEFAULT_MODEL
+
+
+def check_provenance(index_path: Union[str, os.PathLike], index_provenance: Optional[dict], model: nn.Module,
+                     ) -> None:
+    """Raise ``SearchInputError`` when the index was made by a model other than ``model``."""
+    if index_provenance and index_provenance != model.provenance:
+        raise SearchInputError(
+            f"index {index_path} was built with another model ({index_provenance.get('model')!r}; differs in "
+            f"{describe_difference(model.provenance, index_provenance)}); search it with that model, or rebuild "
+            f"it: imret index GALLERY --out {index_path} --model {model.zoo_name} --rebuild")
+
+
+class IndexSearcher:
+    """An opened gallery index plus the model that encodes queries for it."""
+
+    def __init__(self, index_path: Union[str, os.PathLike], model: Optional[Union[str, nn.Module]] = None):
+        self.index_path = Path(index_path)
+        if not self.index_path.exists():
+            raise SearchInputError(f"no index at {index_path}; build one with: imret index GALLERY --out {index_path}")
+        from imret.index.gallery import GalleryIndex
+
+        try:
+            self.index = GalleryIndex.open(self.index_path, mmap=True)
+        except Exception as error:
+            raise SearchInputError(f"{index_path} is not a readable imret index ({type(error).__name__}: "
+                                   f"{str(error).splitlines()[0] if str(error) else ''})") from None
+        if model is None:
+            model = model_name_of(self.index.provenance)
+        try:
+            self.model = model if isinstance(model, nn.Module) else get_model(model)
+        except KeyError as error:
+            raise SearchInputError(str(error.args[0] if error.args else error)) from None
+        check_provenance(self.index_path, self.index.provenance, self.model)
+        self.transform = ImageTransform(self.model.pipeline_cfg)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def encode_queries(self, queries: Sequence[ImageInput], batch_size: int = 16) -> np.ndarray:
+        """Feature vectors of the queries; the first unreadable one raises ``SearchInputError``."""
+        chunks = []
+        for start in range(0, len(queries), batch_size):
+            packed = []
+            for offset, query in enumerate(queries[start:start + batch_size]):
+                try:
+                    packed.append(self.transform(query, sample_idx=start + offset))
+                except Exception as error:
+                    name = os.fspath(query) if not isinstance(query, np.ndarray) else f"array #{start + offset}"
+                    reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+                    raise SearchInputError(f"query {name} is not a readable image ({reason})") from None
+            chunks.append(forward_features(self.model, packed).numpy())
+        return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros((0, 0), np.float32)
+
+    @staticmethod
+    def path_of(item_id: str, metadata: Optional[dict] = None) -> str:
+        """The gallery file of ``item_id``: the path recorded at indexing time, else the id itself."""
+        recorded = (metadata or {}).get("path")
+        return recorded if isinstance(recorded, str) and recorded else item_id
+
+    def search(self, queries: Sequence[ImageInput], topk: int = 5, batch_size: int = 16) -> list[list[Match]]:
+        """Ranked matches of each query, best first."""
+        if topk < 1:
+            raise SearchInputError(f"--topk must be >= 1, got {topk}")
+        vectors = self.encode_queries(queries, batch_size)
+        if len(self.index) == 0:
+            return [[] for _ in queries]
+        found = self.index.search(vectors, min(topk, len(self.index)))
+        results = []
+        for scores, ids, metas in zip(found.scores, found.ids, found.metadata):
+            matches = []
+            for rank, (score, item_id, meta) in enumerate(zip(scores, ids, metas), start=1):
+                if item_id is None or item_id == "":
+                    continue
+                matches.append(Match(rank=rank, id=str(item_id), path=self.path_of(str(item_id), meta),
+                                     score=float(score), metadata=dict(meta or {})))
+            results.append(matches)
+        return results
+
+
+def matches_to_json(queries: Sequence[str], results: Sequence[Sequence[Match]]) -> list[dict]:
+    """``[{'query': path, 'matches': [{'rank', 'path', 'score', 'id'}, ...]}, ...]``."""
+    return [{"query": os.fspath(query), "matches": [match.to_json() for match in matches]}
+            for query, matches in zip(queries, results)]
+
