@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import torch
 
+from imret.matching.faiss_kernel import FAISS_MIN_QUERIES
 from imret.matching import (SIMILARITY_FUNCTIONS, bf16_matmul_supported, pairwise_similarity,
                             topk_similarity)
 
@@ -41,9 +42,10 @@ def assert_topk_matches(scores, index, full, order, k, atol=1e-5):
 @pytest.mark.parametrize("sim", SIMS, ids=lambda s: s if isinstance(s, str) else "callable")
 @pytest.mark.parametrize("precision", PRECISIONS)
 @pytest.mark.parametrize("k", [1, 7])
-def test_topk_equals_brute_force(sim, precision, k):
+@pytest.mark.parametrize("num_queries", [37, FAISS_MIN_QUERIES + 44], ids=["few_queries", "faiss_kernel"])
+def test_topk_equals_brute_force(sim, precision, k, num_queries):
     gen = torch.Generator().manual_seed(0)
-    queries = torch.randn(37, 48, generator=gen)
+    queries = torch.randn(num_queries, 48, generator=gen)
     gallery = torch.randn(1001, 48, generator=gen)  # not a multiple of any block size
     scores, index = topk_similarity(queries, gallery, k, sim, block_bytes=SMALL_BLOCK, precision=precision)
     full, order = reference(queries, gallery, sim)
@@ -62,12 +64,13 @@ def test_k_larger_than_gallery_and_minus_one_rank_everything(sim):
 
 @pytest.mark.parametrize("sim", ["dot_product", "euclidean"])
 @pytest.mark.parametrize("precision", PRECISIONS)
-def test_duplicate_vectors_rank_lower_index_first(sim, precision):
+@pytest.mark.parametrize("num_queries", [25, FAISS_MIN_QUERIES + 3], ids=["few_queries", "faiss_kernel"])
+def test_duplicate_vectors_rank_lower_index_first(sim, precision, num_queries):
     """Small integer vectors give exact scores, so ties are exact and the order is fully determined."""
     gen = torch.Generator().manual_seed(2)
     base = torch.randint(-3, 4, (60, 8), generator=gen).float()
     gallery = torch.cat([base, base, base[:17]])  # every row of base appears 2 or 3 times
-    queries = torch.randint(-3, 4, (25, 8), generator=gen).float()
+    queries = torch.randint(-3, 4, (num_queries, 8), generator=gen).float()
     full, order = reference(queries, gallery, sim)
     for k in (1, 5, 12):
         scores, index = topk_similarity(queries, gallery, k, sim, block_bytes=1 << 12, precision=precision)

@@ -30,7 +30,7 @@ class RunningTopK:
             tied = (values[:, take] == values[:, take - 1]).nonzero().squeeze(1)
             values, index = values[:, :take].contiguous(), index[:, :take].contiguous()
             for row in tied.tolist():
-                values[row], index[row] = _lowest_columns(block_scores[row], take)
+                values[row], index[row] = lowest_columns(block_scores[row], take)
         else:
             values = block_scores.clone()
             index = torch.arange(width, device=block_scores.device).expand_as(block_scores).clone()
@@ -50,7 +50,7 @@ class RunningTopK:
         tied = (values[:, take] == values[:, take - 1]).nonzero().squeeze(1)
         values, index = values[:, :take].contiguous(), index[:, :take].contiguous()
         for row in tied.tolist():
-            values[row], index[row] = _lowest_columns(block_scores[:, row], take)
+            values[row], index[row] = lowest_columns(block_scores[:, row], take)
         self._pending.append((values, index.add_(start)))
         if len(self._pending) >= self.merge_every:
             self._merge()
@@ -83,7 +83,7 @@ class RunningTopK:
         return self.scores, self.index
 
 
-def _lowest_columns(row: torch.Tensor, take: int) -> tuple[torch.Tensor, torch.Tensor]:
+def lowest_columns(row: torch.Tensor, take: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The ``take`` best entries of a 1-D row, lowest column first among equal scores."""
     order = torch.sort(row, descending=True, stable=True).indices[:take]
     return row[order], order

@@ -1,0 +1,63 @@
+"""Exact per-block top-k through FAISS's brute-force kernel, for many queries on the CPU.
+
+With a few hundred queries or more, FAISS's exhaustive search (its blocked sgemm feeding result
+heaps) beats a torch matmul followed by ``torch.topk`` on this project's reference CPU
+(benchmarks/README.md), so the engine hands it whole gallery blocks. Results keep the engine's
+contract: exact scores, and of equal scores at the cut the lower gallery index is kept.
+"""
+from __future__ import annotations
+
+import faiss
+import numpy as np
+import torch
+
+from .blocks import ROW_ALIGN
+from .kinds import NORM_EPS, block_scorer
+from .similarity import SimilarityFn
+from .topk_merge import lowest_columns
+
+FAISS_MIN_QUERIES = 256
+FAISS_MAX_K = 256
+_METRICS = {"dot": faiss.METRIC_INNER_PRODUCT, "cosine": faiss.METRIC_INNER_PRODUCT, "euclidean": faiss.METRIC_L2}
+
+
+def faiss_kernel_applies(kind: str, queries: torch.Tensor, k: int) -> bool:
+    """Whether :func:`faiss_block_topk` serves this search (built-in kinds, CPU, many queries, small k)."""
+    return (kind in _METRICS and queries.device.type == "cpu" and queries.shape[0] >= FAISS_MIN_QUERIES
+            and k <= FAISS_MAX_K)
+
+
+def faiss_block_rows(gallery_dtype: object, dim: int, total: int, kind: str, block_bytes: int) -> int:
+    """Gallery rows per FAISS call; FAISS tiles its own score buffer, so only a block copy costs memory."""
+    copies = kind == "cosine" or gallery_dtype not in (torch.float32, np.float32)
+    budget = min(block_bytes, max(total * dim, 2**20)) if copies else block_bytes
+    rows = max(ROW_ALIGN, budget // (4 * dim))
+    return int(min(rows - rows % ROW_ALIGN, max(total, 1)))
+
+
+def faiss_block_topk(queries: torch.Tensor, block: torch.Tensor, k: int, kind: str, fn: SimilarityFn
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The best ``min(k, len(block))`` (scores, block columns) per prepared query, unordered.
+
+    ``queries`` are float32 and prepared for ``kind`` (unit rows for cosine); ``block`` is float32.
+    """
+    width = block.shape[0]
+    take = min(k, width)
+    rows = block
+    if kind == "cosine":
+        rows = block * block.norm(dim=1).clamp_min_(NORM_EPS).reciprocal_()[:, None]
+    found, columns = faiss.knn(queries.numpy(), np.ascontiguousarray(rows.numpy()), min(take + 1, width),
+                               _METRICS[kind])
+    values = torch.from_numpy(found)
+    if kind == "euclidean":
+        values = values.clamp_min_(0).sqrt_().neg_()
+    index = torch.from_numpy(columns)
+    if take < width:
+        # Equal scores across the cut: FAISS's heap may keep either, the contract keeps the lower index.
+        tied = (values[:, take] == values[:, take - 1]).nonzero().squeeze(1)
+        values, index = values[:, :take].contiguous(), index[:, :take].contiguous()
+        if tied.numel():
+            exact = block_scorer(queries[tied], kind, fn)(block)
+            for row, scores in zip(tied.tolist(), exact):
+                values[row], index[row] = lowest_columns(scores, take)
+    return values, index
