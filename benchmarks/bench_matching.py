@@ -133,29 +133,52 @@ def run_config(num_queries: int, size: int, dim: int, methods: list[str], repeat
         gallery = faiss.rev_swig_ptr(flat.get_xb(), size * dim).reshape(size, dim)
         g = torch.from_numpy(gallery)
     warm = num_queries * size * dim < 2e10
+    calls = {}
     for method in methods:
         if method == "mmpretrain":
             need = num_queries * size * (dim * 4 + 4 + 12)
             if need > MMPRETRAIN_LIMIT_BYTES:
                 record(method, None, None, skipped=f"needs ~{need / 2**30:.1f} GiB")
                 continue
-            fn = lambda: mmpretrain_match(q, g)
+            calls[method] = lambda: mmpretrain_match(q, g)
         elif method == "torch":
-            fn = lambda: torch.topk(q @ g.T, K, dim=1)
+            calls[method] = lambda: torch.topk(q @ g.T, K, dim=1)
         elif method == "faiss_flat":
-            fn = lambda: flat.search(queries, K)
+            calls[method] = lambda: flat.search(queries, K)
         elif method == "imret_bf16":
-            fn = lambda: topk_similarity(q, g, K, "dot_product", precision="bfloat16")
+            calls[method] = lambda: topk_similarity(q, g, K, "dot_product", precision="bfloat16")
         elif method == "imret":
-            fn = lambda: topk_similarity(q, g, K, "dot_product")
+            calls[method] = lambda: topk_similarity(q, g, K, "dot_product")
         else:
             raise ValueError(method)
-        seconds, peak, out = timed(fn, repeats, warm)
-        index = out[1] if isinstance(out, tuple) else None
-        index = index.numpy() if isinstance(index, torch.Tensor) else index
+    # Round-robin: each repeat runs every method once, so a burst of load from other jobs on the
+    # shared cores hits all methods alike instead of one method's whole series.
+    times = {m: [] for m in calls}
+    peaks = {m: 0 for m in calls}
+    outputs = {}
+    for turn in range(repeats + (1 if warm else 0)):
+        for method, fn in calls.items():
+            with PeakRSS() as mem:
+                start = time.perf_counter()
+                outputs[method] = fn()
+                elapsed = time.perf_counter() - start
+            if warm and turn == 0:
+                continue
+            times[method].append(elapsed)
+            peaks[method] = max(peaks[method], mem.peak)
+    reference_scores = None
+    for method in calls:
+        scores, index = (np.asarray(part) for part in outputs.pop(method))
         if method == "imret":
             truth = index
-        record(method, seconds, peak)
+        extra = {}
+        if reference_scores is None and method == "torch":
+            reference_scores = scores
+        elif reference_scores is not None and method != "mmpretrain":
+            # equal to the brute-force (torch) top-k scores, rank by rank (ties aside)
+            extra["max_score_diff_vs_torch"] = float(np.abs(np.sort(scores, axis=1)[:, ::-1]
+                                                            - reference_scores).max())
+        record(method, statistics.median(times[method]), peaks[method], **extra)
     if truth is None:
         _, idx = topk_similarity(q, g, K, "dot_product")
         truth = idx.numpy()
@@ -235,6 +258,8 @@ def print_table(results: list[dict]) -> None:
         baseline = [cfg[m]["seconds"] for m in ("torch", "faiss_flat") if m in cfg and cfg[m]["seconds"]]
         speed = f"{min(baseline) / r['seconds']:.2f}x" if baseline and r["seconds"] else ""
         note = r.get("skipped", "") or (json.dumps(r["params"]) + f" build {r['build_s']:.0f}s" if "params" in r else "")
+        if "max_score_diff_vs_torch" in r:
+            note = f"max score diff vs torch {r['max_score_diff_vs_torch']:.1e}"
         fmt = lambda v, f: (f.format(v) if v is not None else "-")
         print(f"| {r['Q']} | {r['M']} | {r['D']} | {r['method']} | {fmt(r['seconds'], '{:.3f}')} | "
               f"{fmt(r['qps'], '{:.0f}')} | {fmt(r['peak_mb'], '{:.0f}')} | {fmt(r['mem_ratio'], '{:.2f}')} | {speed} | "

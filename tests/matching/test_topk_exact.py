@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from imret.matching.faiss_kernel import FAISS_MIN_QUERIES
+from imret.matching import faiss_kernel
 from imret.matching import (SIMILARITY_FUNCTIONS, bf16_matmul_supported, pairwise_similarity,
                             topk_similarity)
 
@@ -16,6 +16,13 @@ SIMS = ["cosine_similarity", "dot_product", "euclidean", neg_l1]
 PRECISIONS = ["float32", pytest.param("bfloat16", marks=pytest.mark.skipif(
     not bf16_matmul_supported(), reason="CPU without native bfloat16 matmul"))]
 SMALL_BLOCK = 1 << 14  # a few hundred rows per block, so every gallery spans many blocks
+
+
+@pytest.fixture(params=["torch", "faiss"])
+def kernel(request, monkeypatch):
+    """Run the float32 engine through its torch kernels or through FAISS's brute-force kernel."""
+    monkeypatch.setattr(faiss_kernel, "FAISS_MIN_WORK", 0 if request.param == "faiss" else float("inf"))
+    return request.param
 
 
 def reference(queries, gallery, sim):
@@ -42,10 +49,9 @@ def assert_topk_matches(scores, index, full, order, k, atol=1e-5):
 @pytest.mark.parametrize("sim", SIMS, ids=lambda s: s if isinstance(s, str) else "callable")
 @pytest.mark.parametrize("precision", PRECISIONS)
 @pytest.mark.parametrize("k", [1, 7])
-@pytest.mark.parametrize("num_queries", [37, FAISS_MIN_QUERIES + 44], ids=["few_queries", "faiss_kernel"])
-def test_topk_equals_brute_force(sim, precision, k, num_queries):
+def test_topk_equals_brute_force(sim, precision, k, kernel):
     gen = torch.Generator().manual_seed(0)
-    queries = torch.randn(num_queries, 48, generator=gen)
+    queries = torch.randn(37, 48, generator=gen)
     gallery = torch.randn(1001, 48, generator=gen)  # not a multiple of any block size
     scores, index = topk_similarity(queries, gallery, k, sim, block_bytes=SMALL_BLOCK, precision=precision)
     full, order = reference(queries, gallery, sim)
@@ -64,13 +70,12 @@ def test_k_larger_than_gallery_and_minus_one_rank_everything(sim):
 
 @pytest.mark.parametrize("sim", ["dot_product", "euclidean"])
 @pytest.mark.parametrize("precision", PRECISIONS)
-@pytest.mark.parametrize("num_queries", [25, FAISS_MIN_QUERIES + 3], ids=["few_queries", "faiss_kernel"])
-def test_duplicate_vectors_rank_lower_index_first(sim, precision, num_queries):
+def test_duplicate_vectors_rank_lower_index_first(sim, precision, kernel):
     """Small integer vectors give exact scores, so ties are exact and the order is fully determined."""
     gen = torch.Generator().manual_seed(2)
     base = torch.randint(-3, 4, (60, 8), generator=gen).float()
     gallery = torch.cat([base, base, base[:17]])  # every row of base appears 2 or 3 times
-    queries = torch.randint(-3, 4, (num_queries, 8), generator=gen).float()
+    queries = torch.randint(-3, 4, (25, 8), generator=gen).float()
     full, order = reference(queries, gallery, sim)
     for k in (1, 5, 12):
         scores, index = topk_similarity(queries, gallery, k, sim, block_bytes=1 << 12, precision=precision)
@@ -92,7 +97,7 @@ def test_bfloat16_stays_exact_when_scores_are_closer_than_its_resolution():
     assert_topk_matches(scores, index, full, order, 5, atol=5e-5)
 
 
-def test_memmap_float16_and_numpy_galleries(tmp_path):
+def test_memmap_float16_and_numpy_galleries(tmp_path, kernel):
     gen = np.random.default_rng(4)
     gallery = gen.standard_normal((777, 32)).astype(np.float16)
     path = tmp_path / "g.bin"

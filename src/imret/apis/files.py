@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Iterable
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".pbm", ".tif", ".tiff", ".webp", ".gif")
+from imret.index.scan import IMAGE_EXTENSIONS
 
 
 def list_image_files(folder: str | os.PathLike) -> list[str]:

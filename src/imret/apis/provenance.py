@@ -7,6 +7,7 @@ import os
 from functools import lru_cache
 from typing import Any, Optional
 
+from imret.utils.hashing import file_sha256 as sha256_of_bytes
 from imret.version import __version__
 
 
@@ -23,11 +24,7 @@ def _jsonable(value: Any) -> Any:
 
 @lru_cache(maxsize=32)
 def _sha256_cached(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return sha256_of_bytes(path)
 
 
 def file_sha256(path: str | os.PathLike) -> str:

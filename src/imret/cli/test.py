@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import pickle
-import sys
 
 from mmengine.config import DictAction
 
 from imret.engine.runner import LAUNCHERS
+
+from .engine_job import run_engine_job
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,40 +31,19 @@ def run(args: argparse.Namespace) -> int:
     """Evaluate; exit code 0 with the metrics printed, 1 on bad input."""
     from mmengine.dist import get_rank
 
-    from imret.datasets.transforms import UnreadableImageError
-    from imret.engine.checkpoint_safety import refusal_reason
-    from imret.engine.runner import (EngineConfigError, build_runner, check_datasets, configure_testing,
-                                     load_config, shutdown_distributed)
+    from imret.engine.runner import build_runner, check_datasets, configure_testing, load_config
 
-    try:
+    def build():
         cfg = load_config(args.config, args.cfg_options)
         configure_testing(cfg, args.config, args.checkpoint, work_dir=args.work_dir, launcher=args.launcher)
         check_datasets(cfg, ("test_dataloader",))
-        runner = build_runner(cfg)
-    except (EngineConfigError, FileNotFoundError, KeyError) as error:
-        print(f"imret test: error: {error}", file=sys.stderr)
-        shutdown_distributed()
-        return 1
-    try:
-        metrics = runner.test()
-        rank = get_rank()
-    except UnreadableImageError as error:
-        print(f"imret test: error: {error}", file=sys.stderr)
-        shutdown_distributed()
-        return 1
-    except pickle.UnpicklingError as error:
-        print(f"imret test: error: checkpoint {cfg.load_from} was refused by weights-only loading "
-              f"({refusal_reason(error)}); imret loads only checkpoints made of tensors and "
-              "the few data types its own training writes", file=sys.stderr)
-        shutdown_distributed()
-        return 1
-    except BaseException:
-        shutdown_distributed()
-        raise
-    shutdown_distributed(wait=True)
-    if rank == 0:
+        return build_runner(cfg)
+
+    code, result = run_engine_job("test", build, lambda runner: (runner.test(), get_rank()))
+    if code == 0 and result[1] == 0:
+        metrics = result[0]
         print(json.dumps({key: _plain(value) for key, value in metrics.items()}, indent=2))
-    return 0
+    return code
 
 
 def _plain(value):

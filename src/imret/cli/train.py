@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import argparse
-import pickle
-import sys
 
 from mmengine.config import DictAction
 
 from imret.engine.runner import LAUNCHERS
+
+from .engine_job import run_engine_job
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -35,12 +35,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Train; exit code 0 when training finished, 1 on bad input."""
-    from imret.datasets.transforms import UnreadableImageError
-    from imret.engine.checkpoint_safety import refusal_reason
     from imret.engine.runner import (EngineConfigError, build_runner, check_datasets, configure_training,
-                                     load_config, shutdown_distributed)
+                                     load_config)
 
-    try:
+    def build():
         cfg = load_config(args.config, args.cfg_options)
         configure_training(cfg, args.config, work_dir=args.work_dir, resume=args.resume, amp=args.amp,
                            auto_scale_lr=args.auto_scale_lr, launcher=args.launcher)
@@ -49,26 +47,9 @@ def run(args: argparse.Namespace) -> int:
                 raise EngineConfigError(f"config {args.config} has no `{key}`; training needs train_dataloader, "
                                         "train_cfg and optim_wrapper")
         check_datasets(cfg, ("train_dataloader", "val_dataloader"))
-        runner = build_runner(cfg)
-    except (EngineConfigError, FileNotFoundError, KeyError) as error:
-        print(f"imret train: error: {error}", file=sys.stderr)
-        shutdown_distributed()
-        return 1
-    try:
-        runner.train()
-    except UnreadableImageError as error:
-        print(f"imret train: error: {error} (remove or replace the file, or load images with "
-              "LoadImageFromFile(on_error='skip') to skip unreadable ones with a warning)", file=sys.stderr)
-        shutdown_distributed()
-        return 1
-    except pickle.UnpicklingError as error:
-        print(f"imret train: error: checkpoint {cfg.load_from} was refused by weights-only loading "
-              f"({refusal_reason(error)}); imret loads only checkpoints made of tensors and "
-              "the few data types its own training writes", file=sys.stderr)
-        shutdown_distributed()
-        return 1
-    except BaseException:
-        shutdown_distributed()
-        raise
-    shutdown_distributed(wait=True)
-    return 0
+        return build_runner(cfg)
+
+    code, _ = run_engine_job("train", build, lambda runner: runner.train(), unreadable_hint=(
+        " (remove or replace the file, or load images with LoadImageFromFile(on_error='skip') to skip "
+        "unreadable ones with a warning)"))
+    return code

@@ -11,7 +11,8 @@ from tqdm import tqdm
 from . import storage
 from .errors import ProvenanceMismatchError
 from .gallery import GalleryIndex
-from .scan import IMAGE_EXTENSIONS, FileEntry, scan_folder, sha256_file
+from ..utils.hashing import file_sha256
+from .scan import IMAGE_EXTENSIONS, FileEntry, scan_folder
 
 EncodeFn = Callable[[list[str]], "tuple[np.ndarray, dict[str, str]]"]
 DEFAULT_CHECKPOINT_EVERY = 1024
@@ -92,7 +93,7 @@ def sync_folder(index_path: str, folder: str, encode: EncodeFn, provenance: Mapp
             report.unchanged += 1
             continue
         try:
-            digest = sha256_file(entry.path)
+            digest = file_sha256(entry.path)
         except OSError as exc:
             report.failed[entry.path] = f"cannot read: {exc.strerror or exc}"
             continue

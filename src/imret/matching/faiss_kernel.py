@@ -1,9 +1,11 @@
-"""Exact per-block top-k through FAISS's brute-force kernel, for many queries on the CPU.
+"""Exact per-block top-k through FAISS's brute-force kernel, for large query batches on the CPU.
 
-With a few hundred queries or more, FAISS's exhaustive search (its blocked sgemm feeding result
-heaps) beats a torch matmul followed by ``torch.topk`` on this project's reference CPU
-(benchmarks/README.md), so the engine hands it whole gallery blocks. Results keep the engine's
-contract: exact scores, and of equal scores at the cut the lower gallery index is kept.
+Once queries x dims reaches FAISS_MIN_WORK, FAISS's exhaustive search (its blocked sgemm feeding
+result heaps) beats a torch matmul followed by ``torch.topk`` on this project's reference CPU by
+1.0-1.4x; below it FAISS is 3-5x slower (measured: 256 x 512, 128 x 1024 and 64 x 2048 are fast,
+200 x 512, 100 x 1024 and 48 x 2048 are not; benchmarks/README.md). So the engine hands FAISS whole
+gallery blocks only above that size. Results keep the engine's contract: exact scores, and of equal
+scores at the cut the lower gallery index is kept.
 """
 from __future__ import annotations
 
@@ -16,15 +18,16 @@ from .kinds import NORM_EPS, block_scorer
 from .similarity import SimilarityFn
 from .topk_merge import lowest_columns
 
-FAISS_MIN_QUERIES = 256
+FAISS_MIN_WORK = 2**17  # queries x dims
 FAISS_MAX_K = 256
 _METRICS = {"dot": faiss.METRIC_INNER_PRODUCT, "cosine": faiss.METRIC_INNER_PRODUCT, "euclidean": faiss.METRIC_L2}
 
 
 def faiss_kernel_applies(kind: str, queries: torch.Tensor, k: int) -> bool:
     """Whether :func:`faiss_block_topk` serves this search (built-in kinds, CPU, many queries, small k)."""
-    return (kind in _METRICS and queries.device.type == "cpu" and queries.shape[0] >= FAISS_MIN_QUERIES
-            and k <= FAISS_MAX_K)
+    num_queries, dim = queries.shape
+    return kind in _METRICS and queries.device.type == "cpu" and num_queries * dim >= FAISS_MIN_WORK \
+        and k <= FAISS_MAX_K
 
 
 def faiss_block_rows(gallery_dtype: object, dim: int, total: int, kind: str, block_bytes: int) -> int:

@@ -10,7 +10,6 @@ Sources, in the order a user would reach for them:
 """
 from __future__ import annotations
 
-import hashlib
 import importlib
 import math
 import os
@@ -20,6 +19,8 @@ from typing import Any, Mapping, Optional, Union
 import timm
 import torch
 from torch import nn
+
+from imret.utils.hashing import file_sha256
 
 PathLike = Union[str, os.PathLike]
 Pretrained = Union[bool, str, os.PathLike, None]
@@ -55,15 +56,6 @@ def options_text(model_name: str = "") -> str:
     lines.append("(3) with network access, pretrained=True downloads timm's hub weights; "
                  "or pretrained=False for random initialisation.")
     return " ".join(lines)
-
-
-def file_sha256(path: PathLike, chunk_size: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(chunk_size), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def load_state_dict_file(path: PathLike) -> dict[str, torch.Tensor]:
