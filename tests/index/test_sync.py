@@ -114,6 +114,18 @@ def test_provenance_mismatch_is_refused_unless_rebuild(tmp_path):
     assert GalleryIndex.open(index_path).provenance == other
 
 
+def test_an_imret_upgrade_alone_keeps_the_index_but_a_new_encoding_version_does_not(tmp_path):
+    folder, index_path = str(tmp_path / "g"), str(tmp_path / "i")
+    make_folder(folder, 5)
+    old = dict(PROVENANCE, imret_version="0.0.1", encoding_version=1)
+    sync_folder(index_path, folder, CountingEncoder(), old, progress=False)
+    encoder = CountingEncoder()
+    report = sync_folder(index_path, folder, encoder, dict(old, imret_version="9.9.9"), progress=False)
+    assert report.unchanged == 5 and encoder.calls == []
+    with pytest.raises(ProvenanceMismatchError, match=r"\(encoding_version differ"):
+        sync_folder(index_path, folder, CountingEncoder(), dict(old, encoding_version=2), progress=False)
+
+
 RESUME_SCRIPT = textwrap.dedent("""
     import sys, time
     sys.path.insert(0, sys.argv[3])

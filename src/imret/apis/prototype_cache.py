@@ -34,8 +34,8 @@ def read_prototype_cache(path: str | os.PathLike, provenance: dict, fingerprint:
         return None, None, f"{path} is not an imret prototype cache ({type(error).__name__}); rebuilding it"
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         return None, None, f"{path} is not an imret prototype cache; rebuilding it"
-    if manifest.get("provenance") != provenance:
-        changed = describe_difference(provenance, manifest.get("provenance") or {})
+    changed = describe_difference(provenance, manifest.get("provenance") or {})
+    if changed:
         return None, None, (f"prototype cache {path} was made by another model (differs in {changed}); "
                             "rebuilding it")
     if manifest.get("fingerprint") != fingerprint:

@@ -8,6 +8,7 @@ from functools import lru_cache
 from typing import Any, Optional
 
 from imret.utils.hashing import file_sha256 as sha256_of_bytes
+from imret.utils.provenance import ENCODING_VERSION, provenance_differences
 from imret.version import __version__
 
 
@@ -40,6 +41,7 @@ def build_provenance(name: str, encoder: dict, pipeline: list, weights_sha256: O
         "encoder": encoder,
         "weights_sha256": weights_sha256,
         "preprocessing": pipeline,
+        "encoding_version": ENCODING_VERSION,
         "imret_version": __version__,
     })
 
@@ -51,12 +53,11 @@ def provenance_key(provenance: dict) -> str:
 
 
 def describe_difference(expected: dict, found: dict) -> str:
-    """Which provenance fields differ, e.g. ``model ('a' vs 'b')``."""
+    """Which compared provenance fields differ, e.g. ``model ('a' vs 'b')``; ``''`` when none do."""
     parts = []
-    for key in sorted(set(expected) | set(found)):
-        if expected.get(key) != found.get(key):
-            if key in ("model", "weights_sha256", "imret_version"):
-                parts.append(f"{key} ({found.get(key)!r} vs {expected.get(key)!r})")
-            else:
-                parts.append(key)
-    return ", ".join(parts) or "nothing"
+    for key in provenance_differences(found, expected):
+        if key in ("model", "weights_sha256", "encoding_version"):
+            parts.append(f"{key} ({found.get(key)!r} vs {expected.get(key)!r})")
+        else:
+            parts.append(key)
+    return ", ".join(parts)

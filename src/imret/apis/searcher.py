@@ -42,10 +42,11 @@ def model_name_of(provenance: Optional[dict]) -> str:
 def check_provenance(index_path: Union[str, os.PathLike], index_provenance: Optional[dict], model: nn.Module,
                      ) -> None:
     """Raise ``SearchInputError`` when the index was made by a model other than ``model``."""
-    if index_provenance and index_provenance != model.provenance:
+    changed = describe_difference(model.provenance, index_provenance or {}) if index_provenance else ""
+    if changed:
         raise SearchInputError(
             f"index {index_path} was built with another model ({index_provenance.get('model')!r}; differs in "
-            f"{describe_difference(model.provenance, index_provenance)}); search it with that model, or rebuild "
+            f"{changed}); search it with that model, or rebuild "
             f"it: imret index GALLERY --out {index_path} --model {model.zoo_name} --rebuild")
 
 

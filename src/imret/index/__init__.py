@@ -2,7 +2,8 @@ from .errors import IndexFormatError, ProvenanceMismatchError, UnknownIdError
 from .faiss_backend import build_faiss_index, faiss_search, set_search_params
 from .gallery import BACKENDS, GalleryIndex, SearchResult
 from .scan import IMAGE_EXTENSIONS, scan_folder
-from .sync import SyncReport, provenance_differences, sync_folder
+from ..utils.provenance import provenance_differences
+from .sync import SyncReport, sync_folder
 
 __all__ = [
     "IndexFormatError", "ProvenanceMismatchError", "UnknownIdError", "build_faiss_index", "faiss_search",

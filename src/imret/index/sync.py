@@ -12,6 +12,7 @@ from . import storage
 from .errors import ProvenanceMismatchError
 from .gallery import GalleryIndex
 from ..utils.hashing import file_sha256
+from ..utils.provenance import provenance_differences
 from .scan import IMAGE_EXTENSIONS, FileEntry, scan_folder
 
 EncodeFn = Callable[[list[str]], "tuple[np.ndarray, dict[str, str]]"]
@@ -28,11 +29,6 @@ class SyncReport:
     unchanged: int = 0
     failed: dict[str, str] = field(default_factory=dict)
     encoded: int = 0
-
-
-def provenance_differences(stored: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
-    """Keys whose values differ between two provenance dicts (missing counts as different)."""
-    return sorted(key for key in set(stored) | set(current) if stored.get(key) != current.get(key))
 
 
 def _open_or_create(index_path: str, provenance: Mapping[str, Any], rebuild: bool, index_type: Optional[str],

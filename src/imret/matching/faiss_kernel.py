@@ -31,9 +31,11 @@ def faiss_kernel_applies(kind: str, queries: torch.Tensor, k: int) -> bool:
 
 
 def faiss_block_rows(gallery_dtype: object, dim: int, total: int, kind: str, block_bytes: int) -> int:
-    """Gallery rows per FAISS call; FAISS tiles its own score buffer, so only a block copy costs memory."""
+    """Gallery rows per FAISS call; FAISS tiles its own score buffer, so only a converted copy costs memory."""
     copies = kind == "cosine" or gallery_dtype not in (torch.float32, np.float32)
-    budget = min(block_bytes, max(total * dim, 2**20)) if copies else block_bytes
+    if not copies:
+        return max(total, 1)  # FAISS reads the rows in place: one call, nothing to merge
+    budget = min(block_bytes, max(total * dim, 2**20))
     rows = max(ROW_ALIGN, budget // (4 * dim))
     return int(min(rows - rows % ROW_ALIGN, max(total, 1)))
 
