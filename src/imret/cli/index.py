@@ -46,11 +46,6 @@ def _check_existing(index_path: Path, model, rebuild: bool) -> None:
     check_provenance(index_path, index.provenance, model)
 
 
-def _count(value) -> int:
-    """A report field as a number (the index reports counts; lists of ids are counted)."""
-    return value if isinstance(value, int) else len(value)
-
-
 def run(args: argparse.Namespace) -> int:
     """Index the folder; 0 on success (even with skipped images), 1 on bad input."""
     with quiet_warnings():
@@ -105,8 +100,8 @@ def _run(args: argparse.Namespace) -> int:
     count = len(GalleryIndex.open(index_path, mmap=True))
     summary = {
         "index": str(index_path), "gallery": str(gallery), "model": model.zoo_name, "count": count,
-        "added": _count(report.added), "updated": _count(report.updated), "removed": _count(report.removed),
-        "unchanged": _count(report.unchanged), "failed": len(report.failed), "encoded": int(report.encoded),
+        "added": report.added, "updated": report.updated, "removed": report.removed,
+        "unchanged": report.unchanged, "failed": len(report.failed), "encoded": int(report.encoded),
         "seconds": round(seconds, 3),
         "images_per_second": round(report.encoded / seconds, 2) if report.encoded and seconds > 0 else None,
     }

@@ -80,16 +80,21 @@ def current_version(root: str) -> str:
     return version
 
 
+def _read_json(path: str, what: str):
+    """The JSON content of ``path``; a missing or unreadable file is an :class:`IndexFormatError`."""
+    try:
+        with open(path) as fh:
+            return json.load(fh)
+    except FileNotFoundError:
+        raise IndexFormatError(f"{path}: {what} is missing") from None
+    except (OSError, ValueError) as exc:
+        raise IndexFormatError(f"{path}: {what} is not valid JSON ({exc})") from None
+
+
 def read_manifest(version_dir: str) -> dict:
     """The validated manifest of a version directory."""
     path = os.path.join(version_dir, MANIFEST)
-    try:
-        with open(path) as fh:
-            manifest = json.load(fh)
-    except FileNotFoundError:
-        raise IndexFormatError(f"{path}: manifest is missing") from None
-    except (OSError, ValueError) as exc:
-        raise IndexFormatError(f"{path}: manifest is not valid JSON ({exc})") from None
+    manifest = _read_json(path, "manifest")
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise IndexFormatError(f"{path}: not an imret gallery index manifest")
     missing = [key for key in MANIFEST_KEYS if key not in manifest]
@@ -103,13 +108,7 @@ def read_manifest(version_dir: str) -> dict:
 
 def read_ids(version_dir: str, count: int) -> list[str]:
     path = os.path.join(version_dir, IDS)
-    try:
-        with open(path) as fh:
-            ids = json.load(fh)
-    except FileNotFoundError:
-        raise IndexFormatError(f"{path}: ids file is missing") from None
-    except (OSError, ValueError) as exc:
-        raise IndexFormatError(f"{path}: ids file is not valid JSON ({exc})") from None
+    ids = _read_json(path, "ids file")
     if not isinstance(ids, list) or len(ids) != count or not all(isinstance(i, str) for i in ids):
         raise IndexFormatError(f"{path}: expected a list of {count} string ids")
     if len(set(ids)) != len(ids):
