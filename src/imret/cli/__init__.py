@@ -1,3 +1,1 @@
-from .main import build_parser, main
-
-__all__ = ["build_parser", "main"]
+"""The `imret` command line; the entry point is imret.cli.main:main (run as `python -m imret.cli.main`)."""
