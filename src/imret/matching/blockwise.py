@@ -18,7 +18,7 @@ from .lowprecision import bf16_matmul_supported, shortlist_size, topk_bf16
 from .similarity import SimilarityFn, resolve_similarity
 from .topk_merge import RunningTopK, order_by_score
 
-__all__ = ["iter_gallery_blocks", "pairwise_similarity", "topk_similarity", "DEFAULT_BLOCK_BYTES"]
+__all__ = ["PRECISIONS", "pairwise_similarity", "topk_similarity"]
 
 PRECISIONS = ("auto", "float32", "bfloat16")
 # 'auto' stays in float32: on this project's reference CPU (AVX512-BF16, 2 cores) the bfloat16 matmul
@@ -121,7 +121,7 @@ def topk_similarity(queries: torch.Tensor, gallery: GalleryLike, k: int,
     if not _use_bf16(precision, kind, prepared, k, total):
         return _topk_float32(prepared, gallery, k, kind, fn, rows, block_bytes)
     # bfloat16 scores plus their float32 copy: half the rows keep the same memory bound
-    scores, index, proven = topk_bf16(prepared, gallery, k, kind, max(k, rows // 2 - rows // 2 % 256, 256))
+    scores, index, proven = topk_bf16(prepared, gallery, k, kind, max(k, rows // 2 - rows // 2 % ROW_ALIGN, ROW_ALIGN))
     redo = (~proven).nonzero().squeeze(1)
     if redo.numel():
         redo_scores, redo_index = _topk_float32(prepared[redo], gallery, k, kind, fn, rows, block_bytes)

@@ -13,10 +13,10 @@ import faiss
 import numpy as np
 import torch
 
-from .blocks import ROW_ALIGN
+from .blocks import block_rows_for
 from .kinds import NORM_EPS, block_scorer
 from .similarity import SimilarityFn
-from .topk_merge import lowest_columns
+from .topk_merge import settle_cut
 
 FAISS_MIN_WORK = 2**17  # queries x dims
 FAISS_MAX_K = 256
@@ -35,9 +35,7 @@ def faiss_block_rows(gallery_dtype: object, dim: int, total: int, kind: str, blo
     copies = kind == "cosine" or gallery_dtype not in (torch.float32, np.float32)
     if not copies:
         return max(total, 1)  # FAISS reads the rows in place: one call, nothing to merge
-    budget = min(block_bytes, max(total * dim, 2**20))
-    rows = max(ROW_ALIGN, budget // (4 * dim))
-    return int(min(rows - rows % ROW_ALIGN, max(total, 1)))
+    return block_rows_for(0, dim, total, block_bytes)  # no score block of ours, only the row copy
 
 
 def faiss_block_topk(queries: torch.Tensor, block: torch.Tensor, k: int, kind: str, fn: SimilarityFn
@@ -58,11 +56,5 @@ def faiss_block_topk(queries: torch.Tensor, block: torch.Tensor, k: int, kind: s
         values = values.clamp_min_(0).sqrt_().neg_()
     index = torch.from_numpy(columns)
     if take < width:
-        # Equal scores across the cut: FAISS's heap may keep either, the contract keeps the lower index.
-        tied = (values[:, take] == values[:, take - 1]).nonzero().squeeze(1)
-        values, index = values[:, :take].contiguous(), index[:, :take].contiguous()
-        if tied.numel():
-            exact = block_scorer(queries[tied], kind, fn)(block)
-            for row, scores in zip(tied.tolist(), exact):
-                values[row], index[row] = lowest_columns(scores, take)
+        values, index = settle_cut(values, index, take, lambda rows: block_scorer(queries[rows], kind, fn)(block))
     return values, index

@@ -1,6 +1,8 @@
 """Running top-k over blocks of scores, and a deterministic final order."""
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 
 
@@ -27,16 +29,11 @@ class RunningTopK:
         take = min(self.k, width)
         if take < width:
             values, index = torch.topk(block_scores, take + 1, dim=1, sorted=True)
-            tied = (values[:, take] == values[:, take - 1]).nonzero().squeeze(1)
-            values, index = values[:, :take].contiguous(), index[:, :take].contiguous()
-            for row in tied.tolist():
-                values[row], index[row] = lowest_columns(block_scores[row], take)
+            values, index = settle_cut(values, index, take, lambda rows: block_scores[rows])
         else:
             values = block_scores.clone()
             index = torch.arange(width, device=block_scores.device).expand_as(block_scores).clone()
-        self._pending.append((values, index.add_(start)))
-        if len(self._pending) >= self.merge_every:
-            self._merge()
+        self.push_selected(values, index.add_(start))
 
     def push_transposed(self, block_scores: torch.Tensor, start: int) -> None:
         """Like :meth:`push` for a (B, rows) block (gallery rows first), cheaper to compute for few queries."""
@@ -46,14 +43,8 @@ class RunningTopK:
             self.push(block_scores.T, start)
             return
         values, index = torch.topk(block_scores, take + 1, dim=0, sorted=True)
-        values, index = values.T.contiguous(), index.T.contiguous()
-        tied = (values[:, take] == values[:, take - 1]).nonzero().squeeze(1)
-        values, index = values[:, :take].contiguous(), index[:, :take].contiguous()
-        for row in tied.tolist():
-            values[row], index[row] = lowest_columns(block_scores[:, row], take)
-        self._pending.append((values, index.add_(start)))
-        if len(self._pending) >= self.merge_every:
-            self._merge()
+        values, index = settle_cut(values.T, index.T, take, lambda rows: block_scores[:, rows].T)
+        self.push_selected(values, index.add_(start))
 
     def push_selected(self, values: torch.Tensor, index: torch.Tensor) -> None:
         """Offer candidates already picked from a block, with their gallery indices."""
@@ -87,6 +78,22 @@ def lowest_columns(row: torch.Tensor, take: int) -> tuple[torch.Tensor, torch.Te
     """The ``take`` best entries of a 1-D row, lowest column first among equal scores."""
     order = torch.sort(row, descending=True, stable=True).indices[:take]
     return row[order], order
+
+
+def settle_cut(values: torch.Tensor, index: torch.Tensor, take: int,
+               full_rows: Callable[[torch.Tensor], torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The best ``take`` of per-row candidates ``(values, index)``, ``take + 1`` of them best first.
+
+    Where the last kept and the first dropped candidate score the same, which of the equal scores a
+    top-k routine kept is arbitrary; those rows are redone from ``full_rows(rows)`` (all their
+    scores, one row each) keeping the lowest columns, as the engine's contract says.
+    """
+    tied = (values[:, take] == values[:, take - 1]).nonzero().squeeze(1)
+    values, index = values[:, :take].contiguous(), index[:, :take].contiguous()
+    if tied.numel():
+        for row, scores in zip(tied.tolist(), full_rows(tied)):
+            values[row], index[row] = lowest_columns(scores, take)
+    return values, index
 
 
 def score_order(scores: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
