@@ -76,7 +76,6 @@ def test_kill_during_save_leaves_old_or_new(tmp_path):
         assert state in (newest_done, newest_done + 1), (state, done)
         last = state
     assert last >= 2, "the writer never completed saves: the kills did not land during saving"
-    leftovers = [n for n in os.listdir(path) if n.startswith(".tmp-")]
-    GalleryIndex.open(path).save()  # the next save cleans temporary directories of killed saves
-    assert not [n for n in os.listdir(path) if n.startswith(".tmp-")]
+    GalleryIndex.open(path).save()  # the next save cleans temporary files and directories of killed saves
+    assert not [n for n in os.listdir(path) if n.startswith(".")]
     assert len([n for n in os.listdir(path) if n.startswith("v")]) <= 2  # current + previous only

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps
+
+from imret.utils.atomic import atomic_output
 
 GridImage = Union[str, os.PathLike, np.ndarray, Image.Image]
 PAD = 8
@@ -78,16 +79,9 @@ def write_match_grid(path: Union[str, os.PathLike], query: GridImage,
                      tile: int = 192) -> Path:
     """Write the grid as a PNG file (atomically) and return its path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     grid = draw_match_grid(query, matches, query_label=query_label, tile=tile)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(handle)
-    try:
+    with atomic_output(path) as temp:
         grid.save(temp, format="PNG")
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
     return path
 
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Optional
 
 import torch
+
+from imret.utils.atomic import atomic_output
 
 from .provenance import describe_difference
 
@@ -50,15 +51,7 @@ def write_prototype_cache(path: str | os.PathLike, vectors: torch.Tensor, sample
                           provenance: dict, fingerprint: str) -> None:
     """Write the cache atomically (temporary file, then rename)."""
     from safetensors.torch import save_file
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     manifest = dict(format=FORMAT, provenance=provenance, fingerprint=fingerprint, samples=samples)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
+    with atomic_output(path) as temp:
         save_file({"vectors": vectors.detach().float().cpu().contiguous()}, temp,
                   metadata={"manifest": json.dumps(manifest)})
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise

@@ -14,6 +14,7 @@ import shutil
 import uuid
 from typing import Callable, Optional
 
+from ..utils.atomic import atomic_output, fsync_dir, fsync_file
 from .errors import IndexFormatError
 
 FORMAT = "imret-gallery-index"
@@ -28,28 +29,11 @@ TEMP_PREFIX = ".tmp-"
 MANIFEST_KEYS = ("format", "format_version", "dim", "metric", "count", "dtype", "provenance")
 
 
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_json_atomic(path: str, data) -> None:
-    """Write JSON to ``path`` through a temporary file and ``os.replace``."""
-    tmp = f"{path}.{uuid.uuid4().hex}.tmp"
-    with open(tmp, "w") as fh:
-        json.dump(data, fh, indent=1, sort_keys=True)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(os.path.dirname(os.path.abspath(path)))
-
-
-def fsync_file(path: str) -> None:
-    with open(path, "rb") as fh:
-        os.fsync(fh.fileno())
+    """Write JSON to ``path`` through a temporary file and ``os.replace``, flushed to disk."""
+    with atomic_output(path, durable=True) as tmp:
+        with open(tmp, "w") as fh:
+            json.dump(data, fh, indent=1, sort_keys=True)
 
 
 def is_index_dir(root: str) -> bool:
@@ -149,10 +133,10 @@ def publish_version(root: str, fill: Callable[[str], None]) -> str:
         fill(tmp)
         for entry in os.listdir(tmp):
             fsync_file(os.path.join(tmp, entry))
-        _fsync_dir(tmp)
+        fsync_dir(tmp)
         final = os.path.join(root, name)
         os.rename(tmp, final)
-        _fsync_dir(root)
+        fsync_dir(root)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -162,4 +146,6 @@ def publish_version(root: str, fill: Callable[[str], None]) -> str:
         stale_version = entry in existing and entry not in keep
         if stale_version or (entry.startswith(TEMP_PREFIX) and entry != os.path.basename(tmp)):
             shutil.rmtree(os.path.join(root, entry), ignore_errors=True)
+        elif entry.startswith(f".{POINTER}.") and entry.endswith(".tmp"):  # pointer write of a killed save
+            os.remove(os.path.join(root, entry))
     return final

@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import tempfile
 from pathlib import Path
 from typing import Optional, Union
 
@@ -13,6 +12,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from imret.utils.atomic import atomic_output
 from imret.version import __version__
 
 SAFETENSORS_KEY = "prototype_vecs"
@@ -74,11 +74,8 @@ def save_prototype_vectors(vectors: torch.Tensor, path: Union[str, os.PathLike],
     suffix = path.suffix.lower()
     if suffix not in WRITABLE_SUFFIXES:
         raise ValueError(f"cannot save prototype vectors to {path}: use one of {', '.join(WRITABLE_SUFFIXES)}")
-    path.parent.mkdir(parents=True, exist_ok=True)
     vectors = vectors.detach().to("cpu", torch.float32).contiguous()
-    handle, temp_name = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    try:
+    with atomic_output(path) as temp_name:
         if suffix == ".safetensors":
             info = {"format": "imret.prototype", "imret_version": __version__,
                     "count": str(vectors.shape[0]), "dim": str(vectors.shape[1])}
@@ -87,9 +84,4 @@ def save_prototype_vectors(vectors: torch.Tensor, path: Union[str, os.PathLike],
             save_file({SAFETENSORS_KEY: vectors}, temp_name, metadata=info)
         else:
             torch.save(vectors, temp_name)
-        os.replace(temp_name, path)
-    except BaseException:
-        if os.path.exists(temp_name):
-            os.remove(temp_name)
-        raise
     return path
