@@ -59,6 +59,25 @@ def forward_features(model: nn.Module, packed: list[dict]) -> torch.Tensor:
     return feats.float().reshape(feats.shape[0], -1).cpu()
 
 
+def encode_queries(model: nn.Module, transform: ImageTransform, queries: Sequence[ImageInput],
+                   batch_size: int, error: type[Exception] = ValueError) -> torch.Tensor:
+    """Feature vectors (N, C) of query images, in order; the first unreadable one raises ``error`` naming it.
+
+    Unlike :func:`encode_images` nothing is skipped: a query that cannot be read is the caller's mistake.
+    """
+    chunks = []
+    for start in range(0, len(queries), batch_size):
+        packed = []
+        for position, query in enumerate(queries[start:start + batch_size], start=start):
+            try:
+                packed.append(transform(query, sample_idx=position))
+            except Exception as caught:
+                reason = str(caught).splitlines()[0] if str(caught) else type(caught).__name__
+                raise error(f"query {_describe(query, position)} is not a readable image ({reason})") from None
+        chunks.append(forward_features(model, packed))
+    return torch.cat(chunks) if chunks else torch.zeros(0, 0)
+
+
 def _batches(images: Sequence[ImageInput], batch_size: int) -> Iterator[list[tuple[int, ImageInput]]]:
     indexed = list(enumerate(images))
     for start in range(0, len(indexed), batch_size):

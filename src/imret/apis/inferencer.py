@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from imret.matching import topk_similarity
 
-from .encode import encode_images, forward_features
+from .encode import encode_images, encode_queries
 from .files import files_fingerprint, list_image_files
 from .match_grid import grid_file_name, write_match_grid
 from .pipeline import ImageInput, ImageTransform
@@ -170,18 +170,9 @@ class ImageRetrievalInferencer:
         queries = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
         if topk < 1:
             raise ValueError(f"topk must be >= 1, got {topk}")
-        vectors = []
-        for start in range(0, len(queries), max(1, batch_size)):
-            chunk = queries[start:start + max(1, batch_size)]
-            packed = []
-            for offset, query in enumerate(chunk):
-                try:
-                    packed.append(self.transform(query, sample_idx=start + offset))
-                except Exception as error:
-                    name = os.fspath(query) if not isinstance(query, np.ndarray) else f"array #{start + offset}"
-                    raise ValueError(f"query {name} could not be read as an image: {error}") from None
-            vectors.append(forward_features(self.model, packed))
-        features = torch.cat(vectors) if vectors else torch.zeros(0, self.prototype_vecs.shape[1])
+        if not queries:
+            return []
+        features = encode_queries(self.model, self.transform, queries, max(1, batch_size))
         scores, indices = topk_similarity(features, self.prototype_vecs, min(topk, len(self.prototype_samples)),
                                           self.model.similarity_fn)
         results = []

@@ -9,7 +9,7 @@ from typing import Optional, Sequence, Union
 import numpy as np
 from torch import nn
 
-from .encode import forward_features
+from .encode import encode_queries
 from .pipeline import ImageInput, ImageTransform
 from .provenance import describe_difference
 from .zoo import DEFAULT_MODEL, get_model
@@ -78,18 +78,7 @@ class IndexSearcher:
 
     def encode_queries(self, queries: Sequence[ImageInput], batch_size: int = 16) -> np.ndarray:
         """Feature vectors of the queries; the first unreadable one raises ``SearchInputError``."""
-        chunks = []
-        for start in range(0, len(queries), batch_size):
-            packed = []
-            for offset, query in enumerate(queries[start:start + batch_size]):
-                try:
-                    packed.append(self.transform(query, sample_idx=start + offset))
-                except Exception as error:
-                    name = os.fspath(query) if not isinstance(query, np.ndarray) else f"array #{start + offset}"
-                    reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-                    raise SearchInputError(f"query {name} is not a readable image ({reason})") from None
-            chunks.append(forward_features(self.model, packed).numpy())
-        return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros((0, 0), np.float32)
+        return encode_queries(self.model, self.transform, queries, batch_size, SearchInputError).numpy()
 
     @staticmethod
     def path_of(item_id: str, metadata: Optional[dict] = None) -> str:
