@@ -66,7 +66,6 @@ class GalleryIndex:
         self._row = {key: row for row, key in enumerate(self._ids)}
         self._dead: set[int] = set()
         self._added: list[np.ndarray] = []
-        self._added_rows = 0
         self._meta_changes: dict[str, Optional[dict]] = {}
         self._metadata_file = metadata_file
         self._faiss_file = faiss_file
@@ -188,7 +187,9 @@ class GalleryIndex:
         if not self._dead and not self._added:
             return
         base_rows = self._base.shape[0]
-        alive = np.array([r for r in range(base_rows) if r not in self._dead], dtype=np.int64)
+        keep = np.ones(base_rows, dtype=bool)
+        keep[np.fromiter(self._dead, dtype=np.int64, count=len(self._dead))] = False
+        alive = np.flatnonzero(keep)
         kept = self._base if len(alive) == base_rows else self._base[alive]
         parts = [np.asarray(kept)] + self._added
         self._base = np.ascontiguousarray(np.concatenate(parts, axis=0), dtype=DTYPES[self.dtype][1])
@@ -196,7 +197,6 @@ class GalleryIndex:
         self._row = {key: row for row, key in enumerate(self._ids)}
         self._dead.clear()
         self._added = []
-        self._added_rows = 0
 
     def _invalidate_faiss(self) -> None:
         self._faiss = None
@@ -246,7 +246,6 @@ class GalleryIndex:
             self._row[key] = start + offset
             self._meta_changes[key] = dict(metadata[offset]) if metadata is not None else {}
         self._added.append(array)
-        self._added_rows += len(ids)
         self._invalidate_faiss()
 
     def remove(self, ids: Sequence[str]) -> None:

@@ -1,4 +1,4 @@
-"""Listing image files of a folder and hashing their content."""
+"""Listing the image files of a gallery folder with their size and modification time."""
 from __future__ import annotations
 
 import os
@@ -44,6 +44,3 @@ def scan_folder(folder: str, extensions: Iterable[str] = IMAGE_EXTENSIONS) -> tu
             entries.append(FileEntry(rel, path, stat.st_size, stat.st_mtime))
     entries.sort(key=lambda e: e.id)
     return entries, failed
-
-
-
