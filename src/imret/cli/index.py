@@ -19,7 +19,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "are encoded and deleted ones are dropped; an interrupted run resumes. Unreadable images "
                     "are reported on stderr and skipped.")
     parser.add_argument("gallery", metavar="GALLERY", help="folder of images (searched recursively)")
-    parser.add_argument("--out", "-o", required=True, metavar="INDEX", help="index directory to create or update")
+    parser.add_argument("--out", "-o", required=True, metavar="INDEX",
+                        help="index to create or update: a directory (an existing empty one is fine)")
     parser.add_argument("--model", "-m", default=None,
                         help="zoo model name or config file (default: the index's model, or "
                              "efficientnet-lite0_gem for a new index); see `imret index --list-models`")
@@ -35,15 +36,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _check_existing(index_path: Path, model, rebuild: bool) -> None:
-    """Refuse (before any work) to add vectors of ``model`` to an index made by another model."""
-    from imret.apis.searcher import check_provenance
-    from imret.index.gallery import GalleryIndex
+def _stored_provenance(index_uri: str):
+    """The provenance of the index at ``index_uri``, None when there is none yet.
 
-    if rebuild or not index_path.exists():
-        return
-    index = GalleryIndex.open(index_path, mmap=True)
-    check_provenance(index_path, index.provenance, model)
+    Opened for writing: what an interrupted run left is repaired first.
+    """
+    from imret.index import open_index
+
+    try:
+        with open_index(index_uri, writable=True) as index:
+            return index.provenance
+    except FileNotFoundError:
+        return None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -62,44 +66,46 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.batch_size < 1:
         return fail("index", f"--batch-size must be >= 1, got {args.batch_size}")
-    gallery, index_path = Path(args.gallery), Path(args.out)
+    from imret.index import resolve_backend, scheme_of
+
+    gallery, index_uri = Path(args.gallery), args.out
+    index_path = Path(index_uri) if scheme_of(index_uri) == "local" else None
     if not gallery.is_dir():
         return fail("index", f"gallery folder {gallery} does not exist or is not a folder")
     if not list_image_files(gallery):
         return fail("index", f"gallery folder {gallery} contains no images (looked for .jpg, .png, ... files)")
-    if index_path.exists() and not index_path.is_dir():
+    if index_path is not None and index_path.exists() and not index_path.is_dir():
         return fail("index", f"--out {index_path} exists and is not an index directory")
 
+    from imret.apis.searcher import check_provenance
     from imret.index.errors import ProvenanceMismatchError
-    from imret.index.gallery import GalleryIndex
     from imret.index.sync import sync_folder
 
-    model_name = args.model
     try:
-        if model_name is None:
-            model_name = DEFAULT_MODEL
-            if index_path.exists() and not args.rebuild:
-                model_name = model_name_of(GalleryIndex.open(index_path, mmap=True).provenance)
-        model = get_model(model_name)
-        _check_existing(index_path, model, args.rebuild)
-    except (SearchInputError, ProvenanceMismatchError, KeyError, FileNotFoundError, ValueError) as error:
+        resolve_backend(index_uri).check_target(index_uri, overwrite=True)
+        stored = None if args.rebuild else _stored_provenance(index_uri)
+        model = get_model(args.model or (model_name_of(stored) if stored is not None else DEFAULT_MODEL))
+        if stored is not None:
+            check_provenance(index_uri, stored, model)
+    except (SearchInputError, ProvenanceMismatchError, KeyError, FileNotFoundError, FileExistsError,
+            ValueError) as error:
         return fail("index", first_line(error))
 
     encode = make_encoder(model, batch_size=args.batch_size)
     started = time.perf_counter()
     try:
-        report = sync_folder(index_path, gallery, encode, provenance=model.provenance, rebuild=args.rebuild,
+        report = sync_folder(index_uri, gallery, encode, provenance=model.provenance, rebuild=args.rebuild,
                              index_type=args.index_type, batch_size=args.batch_size,
                              progress=not args.no_progress)
-    except (ProvenanceMismatchError, FileNotFoundError, ValueError) as error:
+    except (ProvenanceMismatchError, FileNotFoundError, FileExistsError, ValueError) as error:
         return fail("index", first_line(error))
     seconds = time.perf_counter() - started
     for path, reason in sorted(report.failed.items()):
         print(f"imret index: skipped unreadable image {path}: {reason}", file=sys.stderr)
 
-    count = len(GalleryIndex.open(index_path, mmap=True))
+    count = report.count
     summary = {
-        "index": str(index_path), "gallery": str(gallery), "model": model.zoo_name, "count": count,
+        "index": index_uri, "gallery": str(gallery), "model": model.zoo_name, "count": count,
         "added": report.added, "updated": report.updated, "removed": report.removed,
         "unchanged": report.unchanged, "failed": len(report.failed), "encoded": int(report.encoded),
         "seconds": round(seconds, 3),
@@ -109,7 +115,7 @@ def _run(args: argparse.Namespace) -> int:
         print(json.dumps(summary))
     else:
         rate = f" ({summary['images_per_second']} images/s)" if summary["images_per_second"] else ""
-        print(f"indexed {gallery} -> {index_path}: {count} images with {model.zoo_name}; "
+        print(f"indexed {gallery} -> {index_uri}: {count} images with {model.zoo_name}; "
               f"encoded {summary['encoded']} in {seconds:.1f} s{rate}; added {summary['added']}, "
               f"updated {summary['updated']}, removed {summary['removed']}, unchanged {summary['unchanged']}, "
               f"failed {summary['failed']}")
