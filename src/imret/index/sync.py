@@ -127,8 +127,9 @@ def sync_folder(index: Union[str, os.PathLike, IndexBackend], folder: str, encod
                 resolve_backend(uri).check_target(uri, overwrite=False)
             else:
                 _check_compatible(backend, provenance, metric)
+    changed = rebuild and backend is not None
     if backend is not None and index_type is not None and not rebuild:
-        backend.set_index_type(index_type)
+        backend.set_index_type(index_type)  # a new type is built by the final commit (deferred_work)
     stored: dict[str, Fingerprint] = dict(backend.iter_fingerprints()) if backend is not None else {}
 
     todo: list[tuple[FileEntry, str, bool]] = []  # (entry, sha256, is_update)
@@ -149,6 +150,7 @@ def sync_folder(index: Union[str, os.PathLike, IndexBackend], folder: str, encod
             # Touched but identical: refresh size/mtime without re-encoding.
             backend.update_metadata([entry.id], [_metadata(entry, digest)])
             report.unchanged += 1
+            changed = True
             continue
         todo.append((entry, digest, known is not None))
 
@@ -157,6 +159,7 @@ def sync_folder(index: Union[str, os.PathLike, IndexBackend], folder: str, encod
         if gone:
             backend.remove(gone)
             report.removed = len(gone)
+            changed = True
 
     since_commit = 0
     bar = tqdm(total=len(todo), desc="encoding", unit="img", disable=not progress)
@@ -187,13 +190,15 @@ def sync_folder(index: Union[str, os.PathLike, IndexBackend], folder: str, encod
                 report.updated += sum(1 for *_, is_update in ok if is_update)
             since_commit += len(batch)
             bar.update(len(batch))
-            if since_commit >= checkpoint_every and backend is not None:
+            changed = changed or bool(ok or stale)
+            if since_commit >= checkpoint_every and backend is not None and changed:
                 backend.commit(checkpoint=True)
                 since_commit = 0
     finally:
         bar.close()
     if backend is not None:
-        backend.commit()
+        if changed or backend.deferred_work:
+            backend.commit()
         report.count = len(backend)
         if not isinstance(index, IndexBackend):
             backend.close()
