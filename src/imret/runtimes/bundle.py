@@ -59,6 +59,9 @@ def write_bundle(out: Union[str, os.PathLike], encoder: Union[str, os.PathLike],
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(staging, 0o777 & ~umask)  # mkdtemp makes it private; a bundle is meant to be shared
         shutil.copyfile(encoder, staging / ENCODER_FILE)
         for file_name, payload in ((PREPROCESSING_FILE, preprocessing), (PROVENANCE_FILE, provenance)):
             (staging / file_name).write_text(json.dumps(payload, indent=1, sort_keys=True))
