@@ -7,11 +7,10 @@ from pathlib import Path
 from typing import Optional, Sequence, Union
 
 import numpy as np
-from torch import nn
 
-from .encode import encode_queries
-from .pipeline import ImageInput, ImageTransform
+from .pipeline import ImageInput
 from .provenance import describe_difference
+from .retrieval_model import RetrievalModel
 from .zoo import DEFAULT_MODEL, get_model
 
 
@@ -43,26 +42,31 @@ def model_name_of(provenance: Optional[dict]) -> str:
     return name if isinstance(name, str) and name else DEFAULT_MODEL
 
 
-def check_provenance(index_path: Union[str, os.PathLike], index_provenance: Optional[dict], model: nn.Module,
-                     ) -> None:
+def check_provenance(index_path: Union[str, os.PathLike], index_provenance: Optional[dict],
+                     model: RetrievalModel) -> None:
     """Raise ``SearchInputError`` when the index was made by a model other than ``model`` or records none."""
     if not index_provenance:
         raise SearchInputError(
             f"index {index_path} records no provenance (it was made without naming the model, e.g. through the "
             "Python API), so the model for its queries cannot be checked; rebuild it: "
-            f"imret index GALLERY --out {index_path} --model {model.zoo_name} --rebuild")
+            f"imret index GALLERY --out {index_path} --model {model.name} --rebuild")
     changed = describe_difference(model.provenance, index_provenance)
     if changed:
         raise SearchInputError(
             f"index {index_path} was built with another model ({index_provenance.get('model')!r}; differs in "
             f"{changed}); search it with that model, or rebuild "
-            f"it: imret index GALLERY --out {index_path} --model {model.zoo_name} --rebuild")
+            f"it: imret index GALLERY --out {index_path} --model {model.name} --rebuild")
 
 
 class IndexSearcher:
-    """An opened gallery index plus the model that encodes queries for it."""
+    """An opened gallery index plus the model that encodes queries for it.
 
-    def __init__(self, index_path: Union[str, os.PathLike], model: Optional[Union[str, nn.Module]] = None):
+    ``model``: a ``RetrievalModel``, a zoo name, config file or bundle folder (default: the model recorded
+    in the index); ``runtime``/``device``/``checkpoint`` apply when it is built here.
+    """
+
+    def __init__(self, index_path: Union[str, os.PathLike], model: Optional[Union[str, RetrievalModel]] = None,
+                 runtime: str = "auto", device: Optional[str] = None, checkpoint: Optional[str] = None):
         from imret.index import open_index, scheme_of
 
         uri = os.fspath(index_path)
@@ -77,19 +81,23 @@ class IndexSearcher:
                                    f"{str(error).splitlines()[0] if str(error) else ''})") from None
         if model is None:
             model = model_name_of(self.index.provenance)
-        try:
-            self.model = model if isinstance(model, nn.Module) else get_model(model)
-        except KeyError as error:
-            raise SearchInputError(str(error.args[0] if error.args else error)) from None
+        if isinstance(model, RetrievalModel):
+            self.model = model
+        else:
+            try:
+                self.model = get_model(model, pretrained=checkpoint or True, runtime=runtime, device=device)
+            except KeyError as error:
+                raise SearchInputError(str(error.args[0] if error.args else error)) from None
+            except (ValueError, FileNotFoundError) as error:
+                raise SearchInputError(" ".join(str(error).split()) or type(error).__name__) from None
         check_provenance(self.index_path, self.index.provenance, self.model)
-        self.transform = ImageTransform(self.model.pipeline_cfg)
 
     def __len__(self) -> int:
         return len(self.index)
 
     def encode_queries(self, queries: Sequence[ImageInput], batch_size: int = 16) -> np.ndarray:
         """Feature vectors of the queries; the first unreadable one raises ``SearchInputError``."""
-        return encode_queries(self.model, self.transform, queries, batch_size, SearchInputError).numpy()
+        return self.model.encode_queries(queries, batch_size, SearchInputError)
 
     @staticmethod
     def path_of(item_id: str, metadata: Optional[dict] = None) -> str:

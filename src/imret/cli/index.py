@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from .bad_input import EXIT_OK, fail, first_line, quiet_warnings
+from .runtime_options import add_runtime_arguments
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,7 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="index to create or update: a directory (an existing empty one is fine)")
     parser.add_argument("--model", "-m", default=None,
                         help="zoo model name or config file (default: the index's model, or "
-                             "efficientnet-lite0_gem for a new index); see `imret index --list-models`")
+                             "efficientnet-lite0_gem for a new index), or a bundle folder from `imret export`; "
+                             "see `imret index --list-models`")
     parser.add_argument("--index-type", default=None, metavar="TYPE",
                         help="search structure: Flat (exact, default) or a FAISS index_factory string such as "
                              "HNSW32 or IVF1024,PQ32")
@@ -32,6 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--list-models", action="store_true", help="print the zoo model names and exit")
+    add_runtime_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -83,7 +86,8 @@ def _run(args: argparse.Namespace) -> int:
     try:
         resolve_backend(index_uri).check_target(index_uri, overwrite=True)
         stored = None if args.rebuild else _stored_provenance(index_uri)
-        model = get_model(args.model or (model_name_of(stored) if stored is not None else DEFAULT_MODEL))
+        model = get_model(args.model or (model_name_of(stored) if stored is not None else DEFAULT_MODEL),
+                          pretrained=args.checkpoint or True, runtime=args.runtime, device=args.device)
         if stored is not None:
             check_provenance(index_uri, stored, model)
     except (SearchInputError, ProvenanceMismatchError, KeyError, FileNotFoundError, FileExistsError,
@@ -107,8 +111,8 @@ def _run(args: argparse.Namespace) -> int:
 
     count = report.count
     summary = {
-        **name_fields("index", index_uri), **name_fields("gallery", str(gallery)), "model": model.zoo_name,
-        "count": count,
+        **name_fields("index", index_uri), **name_fields("gallery", str(gallery)), "model": model.name,
+        "runtime": model.runtime_name, "device": model.device, "count": count,
         "added": report.added, "updated": report.updated, "removed": report.removed,
         "unchanged": report.unchanged, "failed": len(report.failed), "encoded": int(report.encoded),
         "seconds": round(seconds, 3),
@@ -118,7 +122,7 @@ def _run(args: argparse.Namespace) -> int:
         print(dump_json(summary))
     else:
         rate = f" ({summary['images_per_second']} images/s)" if summary["images_per_second"] else ""
-        print(f"indexed {display_name(str(gallery))} -> {display_name(index_uri)}: {count} images with {model.zoo_name}; "
+        print(f"indexed {display_name(str(gallery))} -> {display_name(index_uri)}: {count} images with {model.name}; "
               f"encoded {summary['encoded']} in {seconds:.1f} s{rate}; added {summary['added']}, "
               f"updated {summary['updated']}, removed {summary['removed']}, unchanged {summary['unchanged']}, "
               f"failed {summary['failed']}")

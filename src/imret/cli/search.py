@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from .bad_input import EXIT_OK, fail, first_line, quiet_warnings
+from .runtime_options import add_runtime_arguments
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,6 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="model to encode the queries (default: the one recorded in the index; "
                              "another model is refused)")
     parser.add_argument("--batch-size", type=int, default=16, help="queries per forward pass (default 16)")
+    add_runtime_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -62,7 +64,8 @@ def _run(args: argparse.Namespace) -> int:
         return fail("search", f"--batch-size must be >= 1, got {args.batch_size}")
     try:
         queries = expand_queries(args.queries)
-        searcher = IndexSearcher(args.index, model=args.model)
+        searcher = IndexSearcher(args.index, model=args.model, runtime=args.runtime, device=args.device,
+                                 checkpoint=args.checkpoint)
         results = searcher.search(queries, topk=args.topk, batch_size=args.batch_size)
     except (SearchInputError, FileNotFoundError, KeyError) as error:
         return fail("search", first_line(error))
