@@ -6,19 +6,20 @@ from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 
-ImageInput = Union[str, os.PathLike, np.ndarray]
+ImageInput = Union[str, os.PathLike, np.ndarray, bytes]
 
 
 class ImageTransform:
     """Runs a pipeline config (LoadImageFromFile, ..., PackInputs) on a path or a BGR HWC uint8 array.
 
     Arrays skip the loading step, so they must be in the loader's convention: BGR channel order,
-    (H, W, 3) uint8 (or (H, W) grey).
+    (H, W, 3) uint8 (or (H, W) grey). ``bytes`` are an encoded image (e.g. an upload), decoded by the
+    loading step like a file.
     """
 
     def __init__(self, pipeline_cfg: Sequence[dict]):
         from imret.registry import TRANSFORMS
-        import imret.datasets.transforms  # noqa: F401  (registers transform type names)
+        from imret.datasets.transforms import link_resize_plan  # (also registers transform type names)
 
         steps = [dict(step) for step in pipeline_cfg]
         if steps and steps[0].get("type") == "LoadImageFromFile":
@@ -27,6 +28,7 @@ class ImageTransform:
             steps[0].get("type") == "LoadImageFromFile" else None
         rest = steps[1:] if self._load is not None else steps
         self._rest = [TRANSFORMS.build(step) for step in rest]
+        link_resize_plan([self._load, *self._rest])
 
     def __call__(self, image: ImageInput, sample_idx: Optional[int] = None) -> dict:
         """Packed inputs ``{'inputs': tensor, 'data_samples': DataSample}``; raises ``ValueError`` on failure."""
@@ -38,7 +40,8 @@ class ImageTransform:
             image = np.ascontiguousarray(image[:, :, :3])
             results: Any = dict(img=image, img_shape=image.shape[:2], ori_shape=image.shape[:2])
         else:
-            results = dict(img_path=os.fspath(image))
+            results = dict(img_bytes=bytes(image)) if isinstance(image, (bytes, bytearray)) else \
+                dict(img_path=os.fspath(image))
             if self._load is None:
                 raise ValueError("this model's pipeline has no LoadImageFromFile step; pass image arrays")
             results = self._load(results)
