@@ -12,6 +12,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from imret.io import display_name
 from imret.matching import topk_similarity
 
 from .encode import encode_images, encode_queries
@@ -91,7 +92,8 @@ class ImageRetrievalInferencer:
         if isinstance(prototype, (str, os.PathLike)):
             if not Path(prototype).is_dir():
                 raise FileNotFoundError(f"prototype folder {prototype} does not exist")
-            paths = list_image_files(prototype)
+            paths = list_image_files(prototype, on_skip=lambda path, reason: _say(
+                f"skipped prototype file {display_name(path)}: {reason}"))
             return [{"img_path": path, "sample_idx": index} for index, path in enumerate(paths)]
         if isinstance(prototype, DataLoader):
             return _dataset_samples(prototype.dataset)
@@ -134,7 +136,7 @@ class ImageRetrievalInferencer:
             result = encode_images(self.model, [s["img_path"] for s in samples], self.prepare_batch_size,
                                    progress=True, desc="prototype", transform=self.transform)
             for path, reason in result.failed.items():
-                _say(f"skipped unreadable prototype image {path}: {reason}")
+                _say(f"skipped unreadable prototype image {display_name(path)}: {reason}")
             samples = [samples[i] for i in result.ok]
             vectors = torch.from_numpy(result.vectors)
         if not samples:

@@ -65,7 +65,7 @@ def _run(args: argparse.Namespace) -> int:
     gallery, index_path = Path(args.gallery), Path(args.out)
     if not gallery.is_dir():
         return fail("index", f"gallery folder {gallery} does not exist or is not a folder")
-    if not list_image_files(gallery):
+    if not list_image_files(gallery, on_skip=lambda path, reason: None):  # sync_folder reports skipped files
         return fail("index", f"gallery folder {gallery} contains no images (looked for .jpg, .png, ... files)")
     if index_path.exists() and not index_path.is_dir():
         return fail("index", f"--out {index_path} exists and is not an index directory")
@@ -94,8 +94,10 @@ def _run(args: argparse.Namespace) -> int:
     except (ProvenanceMismatchError, FileNotFoundError, ValueError) as error:
         return fail("index", first_line(error))
     seconds = time.perf_counter() - started
+    from imret.io import display_name
+
     for path, reason in sorted(report.failed.items()):
-        print(f"imret index: skipped unreadable image {path}: {reason}", file=sys.stderr)
+        print(f"imret index: skipped unreadable image {display_name(path)}: {reason}", file=sys.stderr)
 
     count = len(GalleryIndex.open(index_path, mmap=True))
     summary = {
