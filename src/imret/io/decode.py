@@ -23,6 +23,12 @@ DraftSize = Union[Size, Callable[[int, int], Size]]
 REFUSED_FORMATS = frozenset({"EPS"})
 # image.info key of the upright (w, h) in the file, before any draft reduction
 ORIGINAL_SIZE_KEY = "imret.original_size"
+# image.info key, after draft decoding: the region of the image (x0, y0, x1, y1) that holds the whole
+# picture; the last row/column is partial when the size in the file is not a multiple of the scale
+DRAFT_BOX_KEY = "imret.draft_box"
+# JPEGs are draft-decoded to at least this many times the planned size, so the resize that follows
+# still low-pass filters the image as it does after full decoding (measured: see benchmarks/bench_decode.py)
+DRAFT_MARGIN = 2
 # EXIF orientations that swap width and height
 _TRANSPOSING = frozenset({5, 6, 7, 8})
 # warnings.catch_warnings is process-wide: serialise the (header-only) Image.open calls that use it
@@ -41,7 +47,9 @@ def _open_header(stream: BinaryIO, label: Optional[str]) -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             return Image.open(stream, formats=_allowed_formats())
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageTooLargeError(label, f"Pillow refuses it as a possible decompression bomb: {exc}") from None
+        raise ImageTooLargeError(label, f"Pillow refuses it as a possible decompression bomb: {exc} "
+                                        f"(PIL.Image.MAX_IMAGE_PIXELS; imret's own limit is {limits.ENV_MAX_PIXELS})"
+                                 ) from None
     except UnidentifiedImageError:
         raise ImageDecodeError(label, "unknown or corrupt image format") from None
     except MemoryError:
@@ -57,6 +65,17 @@ def _orientation(image: Image.Image) -> int:
         return 1
 
 
+def _oriented_box(box: tuple[float, float, float, float], size: Size, orientation: int
+                  ) -> tuple[float, float, float, float]:
+    """``box`` (in an image of ``size``) where it lands once the EXIF ``orientation`` is applied."""
+    x0, y0, x1, y1 = box
+    w, h = size
+    boxes = {2: (w - x1, y0, w - x0, y1), 3: (w - x1, h - y1, w - x0, h - y0), 4: (x0, h - y1, x1, h - y0),
+             5: (y0, x0, y1, x1), 6: (h - y1, x0, h - y0, x1), 7: (h - y1, w - x1, h - y0, w - x0),
+             8: (y0, w - x1, y1, w - x0)}
+    return boxes.get(orientation, box)
+
+
 def _decode(stream: BinaryIO, label: Optional[str], max_pixels: Optional[int], max_side_after_resize: Optional[int],
             draft_size: Optional[DraftSize], draft: Optional[bool], apply_orientation: bool) -> Image.Image:
     image = _open_header(stream, label)
@@ -64,14 +83,18 @@ def _decode(stream: BinaryIO, label: Optional[str], max_pixels: Optional[int], m
         width, height = image.size
         if width < 1 or height < 1:
             raise ImageDecodeError(label, f"the header gives an empty size {width}x{height}")
-        turned = apply_orientation and _orientation(image) in _TRANSPOSING
+        orientation = _orientation(image) if apply_orientation else 1
+        turned = orientation in _TRANSPOSING
         shown = (height, width) if turned else (width, height)
         target = draft_size(*shown) if callable(draft_size) else draft_size
+        box = None
         if target is not None:
             target = (max(1, int(target[0])), max(1, int(target[1])))
             limits.check_resize(shown, target, label, max_side_after_resize, max_pixels)
             if limits.draft_enabled(draft):
-                image.draft(image.mode, (target[1], target[0]) if turned else target)
+                wanted = (target[0] * DRAFT_MARGIN, target[1] * DRAFT_MARGIN)
+                drafted = image.draft(image.mode, (wanted[1], wanted[0]) if turned else wanted)
+                box = drafted[1] if drafted and image.size != (width, height) else None
         limits.check_pixels(*image.size, label, max_pixels)  # after draft: the pixels really decoded
         image.load()
     except ImageDecodeError:
@@ -85,10 +108,15 @@ def _decode(stream: BinaryIO, label: Optional[str], max_pixels: Optional[int], m
         raise ImageDecodeError(label, f"{type(exc).__name__}: {exc}") from None
     if apply_orientation:
         try:
+            if box is not None:
+                box = _oriented_box(box, image.size, orientation)
             image = ImageOps.exif_transpose(image)
         except Exception as exc:  # a broken EXIF block should not cost the pixels
             warnings.warn(f"{label}: ignoring an unreadable EXIF orientation ({exc})", stacklevel=3)
+            shown, box = (width, height), drafted[1] if box is not None else None
     image.info[ORIGINAL_SIZE_KEY] = shown
+    if box is not None:
+        image.info[DRAFT_BOX_KEY] = box
     return image
 
 
@@ -97,8 +125,9 @@ def open_image(source: ImageSource, *, name: Optional[str] = None, max_pixels: O
                draft: Optional[bool] = None, apply_orientation: bool = True) -> Image.Image:
     """Decode an image file (a path) or image bytes into a loaded Pillow image, upright (EXIF).
 
-    ``image.info['imret.original_size']`` is the upright ``(w, h)`` stored in the file (the image
-    itself is smaller after draft decoding).
+    ``image.info['imret.original_size']`` is the upright ``(w, h)`` stored in the file. After draft
+    decoding the image is smaller and ``image.info['imret.draft_box']`` is the (fractional) box of it
+    that holds the whole picture: resize that box (``Image.resize(..., box=)``) to match full decoding.
 
     Args:
         source: a path (``str``/``os.PathLike``; only regular files are opened) or the image's bytes.
@@ -109,7 +138,8 @@ def open_image(source: ImageSource, *, name: Optional[str] = None, max_pixels: O
             side (default ``$IMRET_MAX_SIDE_AFTER_RESIZE`` or 16384).
         draft_size: the size ``(w, h)`` the caller will resize the image to, or a function from the
             image's upright ``(w, h)`` to it. JPEGs are then decoded at the smallest 1/2, 1/4 or 1/8
-            scale still at least that large, and the pixel limit counts the reduced size.
+            scale still at least ``DRAFT_MARGIN`` (2) times that large, and the pixel limit counts
+            the reduced size.
         draft: use JPEG draft decoding when ``draft_size`` is given (default ``$IMRET_JPEG_DRAFT`` or on).
         apply_orientation: rotate/flip by the EXIF orientation tag.
 

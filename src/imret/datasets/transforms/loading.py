@@ -2,18 +2,27 @@
 from __future__ import annotations
 
 import warnings
-from typing import Callable, Optional
+from typing import Callable, NamedTuple, Optional
 
 import numpy as np
 from PIL import Image
 
-from imret.io import ORIGINAL_SIZE_KEY, check_pixels, image_to_bgr, open_image
+from imret.io import DRAFT_BOX_KEY, ORIGINAL_SIZE_KEY, check_pixels, image_to_bgr, open_image
 from imret.registry import TRANSFORMS
 
 from .base import BaseTransform
 from .decoding import COLOR_TYPES, UnreadableImageError, _remote_bytes
 
 ON_ERROR_CHOICES = ("raise", "skip")
+# results key set when a JPEG was decoded at a reduced scale (a DraftDecoded)
+DRAFT_KEY = "img_draft"
+
+
+class DraftDecoded(NamedTuple):
+    """A draft-decoded image's size in the file ``(h, w)`` and the box of ``img`` holding the picture."""
+
+    ori_shape: tuple[int, int]
+    box: tuple[float, float, float, float]
 
 
 class SkippedImageWarning(UserWarning):
@@ -45,8 +54,10 @@ class LoadImageFromFile(BaseTransform):
 
     When the next pipeline step is a resize with a known output size (``ResizeEdge``, ``Resize``),
     ``Compose`` and the inference pipeline set ``resize_plan`` to it: a JPEG is then decoded at the
-    smallest 1/2, 1/4 or 1/8 scale still at least that large (draft mode), and an image whose
-    resize would exceed the resize limit is refused before decoding.
+    smallest 1/2, 1/4 or 1/8 scale still at least twice that large (draft mode; the resize then
+    works from the size in the file and the exact region, so the output matches full decoding to
+    about half a grey level on average), and an image whose resize would exceed the resize limit is
+    refused before decoding.
 
     Args:
         to_float32: return a float32 array instead of uint8.
@@ -121,6 +132,9 @@ class LoadImageFromFile(BaseTransform):
         results["img"] = img
         results["img_shape"] = img.shape[:2]
         results["ori_shape"] = (height, width)
+        box = image.info.get(DRAFT_BOX_KEY)
+        if box is not None:  # the planned resize goes by the size in the file and resizes this box
+            results[DRAFT_KEY] = DraftDecoded((height, width), box)
         return results
 
     def _open(self, path: Optional[str], data: Optional[bytes]) -> Image.Image:

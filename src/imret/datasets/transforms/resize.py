@@ -8,6 +8,7 @@ from imret.io import check_resize
 from imret.registry import TRANSFORMS
 
 from .base import BaseTransform, require_image
+from .loading import DRAFT_KEY
 from .resizing import check_resize_options, resize_image
 
 
@@ -73,10 +74,14 @@ class Resize(BaseTransform):
         require_image(results, "Resize")
         img = results["img"]
         height, width = img.shape[:2]
-        target = self._target(width, height)
-        new_w, new_h = self.planned_size(width, height)
+        # after draft decoding, plan from the size in the file so the output matches full decoding
+        drafted = results.pop(DRAFT_KEY, None)
+        planned_from = drafted.ori_shape if drafted else (height, width)
+        target = self._target(planned_from[1], planned_from[0])
+        new_w, new_h = self.planned_size(planned_from[1], planned_from[0])
         check_resize((width, height), (new_w, new_h), results.get("img_path"), self.max_side_after_resize)
-        results["img"] = resize_image(img, (new_w, new_h), self.interpolation, self.backend)
+        results["img"] = resize_image(img, (new_w, new_h), self.interpolation, self.backend,
+                                     box=drafted.box if drafted else None)
         results["img_shape"] = (new_h, new_w)
         results["scale"] = tuple(target)
         results["scale_factor"] = (new_w / width, new_h / height)
