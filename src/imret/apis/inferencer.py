@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from imret.io import display_name
 from imret.matching import topk_similarity
 
 from .files import files_fingerprint, list_image_files
@@ -89,7 +90,8 @@ class ImageRetrievalInferencer:
         if isinstance(prototype, (str, os.PathLike)):
             if not Path(prototype).is_dir():
                 raise FileNotFoundError(f"prototype folder {prototype} does not exist")
-            paths = list_image_files(prototype)
+            paths = list_image_files(prototype, on_skip=lambda path, reason: _say(
+                f"skipped prototype file {display_name(path)}: {reason}"))
             return [{"img_path": path, "sample_idx": index} for index, path in enumerate(paths)]
         if isinstance(prototype, DataLoader):
             return _dataset_samples(prototype.dataset)
@@ -132,7 +134,7 @@ class ImageRetrievalInferencer:
             result = self.model.encode_images([s["img_path"] for s in samples], self.prepare_batch_size,
                                               progress=True, desc="prototype")
             for path, reason in result.failed.items():
-                _say(f"skipped unreadable prototype image {path}: {reason}")
+                _say(f"skipped unreadable prototype image {display_name(path)}: {reason}")
             samples = [samples[i] for i in result.ok]
             vectors = torch.from_numpy(result.vectors)
         if not samples:

@@ -79,18 +79,17 @@ def edit_photo(image, kind: str, rng: random.Random):
 
 def make_queries(gallery: list[Path], folder: Path, max_images: int, seed: int) -> dict[Path, Path]:
     """Write edited copies of the first ``max_images`` photos; returns query -> original."""
-    from PIL import Image
+    from imret.io import display_name, open_image
 
     rng = random.Random(seed)
     folder.mkdir(parents=True, exist_ok=True)
     expected = {}
     for position, original in enumerate(gallery[:max_images]):
         try:
-            with Image.open(original) as opened:
-                opened.load()
-                photo = opened.copy()
+            photo = open_image(original)
         except Exception as error:  # an unreadable gallery file gets no queries
-            print(f"imret demo: no queries for unreadable {original}: {first_line(error)}", file=sys.stderr)
+            print(f"imret demo: no queries for unreadable {display_name(original)}: {first_line(error)}",
+                  file=sys.stderr)
             continue
         for kind in EDITS:
             target = folder / f"{position:03d}_{original.stem}__{kind}.jpg"

@@ -74,7 +74,7 @@ def _run(args: argparse.Namespace) -> int:
     index_path = Path(index_uri) if scheme_of(index_uri) == "local" else None
     if not gallery.is_dir():
         return fail("index", f"gallery folder {gallery} does not exist or is not a folder")
-    if not list_image_files(gallery):
+    if not list_image_files(gallery, on_skip=lambda path, reason: None):  # sync_folder reports skipped files
         return fail("index", f"gallery folder {gallery} contains no images (looked for .jpg, .png, ... files)")
     if index_path is not None and index_path.exists() and not index_path.is_dir():
         return fail("index", f"--out {index_path} exists and is not an index directory")

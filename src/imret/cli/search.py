@@ -30,21 +30,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def expand_queries(queries: list[str]) -> list[str]:
-    """Query paths with folders replaced by their images; a missing path raises ``FileNotFoundError``."""
+    """Query paths with folders replaced by their images; a missing path raises ``FileNotFoundError``.
+
+    A FIFO, socket or device given as a query raises ``imret.io.NotRegularFileError`` (never opened);
+    one inside a query folder is skipped with a message on stderr.
+    """
+    import os
+    import stat
+
     from imret.apis import list_image_files
+    from imret.io import NotRegularFileError, display_name
+    from imret.io.regular import not_regular_reason
+
+    def skipped(path: str, reason: str) -> None:
+        print(f"imret search: skipped {display_name(path)}: {reason}", file=sys.stderr)
 
     expanded = []
     for query in queries:
-        path = Path(query)
-        if path.is_dir():
-            found = list_image_files(path)
+        try:
+            mode = os.stat(query).st_mode
+        except OSError:
+            raise FileNotFoundError(f"query {display_name(query)} does not exist") from None
+        if stat.S_ISDIR(mode):
+            found = list_image_files(query, on_skip=skipped)
             if not found:
-                raise FileNotFoundError(f"query folder {query} contains no images")
+                raise FileNotFoundError(f"query folder {display_name(query)} contains no images")
             expanded.extend(found)
-        elif path.is_file():
+        elif stat.S_ISREG(mode):
             expanded.append(query)
         else:
-            raise FileNotFoundError(f"query {query} does not exist")
+            raise NotRegularFileError(query, not_regular_reason(mode))
     return expanded
 
 
@@ -57,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from imret.apis.match_grid import grid_file_name, write_match_grid
     from imret.apis.searcher import IndexSearcher, SearchInputError, matches_to_json
+    from imret.io import ImageDecodeError
 
     if args.topk < 1:
         return fail("search", f"--topk must be >= 1, got {args.topk}")
@@ -67,7 +83,7 @@ def _run(args: argparse.Namespace) -> int:
         searcher = IndexSearcher(args.index, model=args.model, runtime=args.runtime, device=args.device,
                                  checkpoint=args.checkpoint)
         results = searcher.search(queries, topk=args.topk, batch_size=args.batch_size)
-    except (SearchInputError, FileNotFoundError, KeyError) as error:
+    except (SearchInputError, ImageDecodeError, FileNotFoundError, KeyError) as error:
         return fail("search", first_line(error))
 
     from imret.index.names import display_name

@@ -13,6 +13,8 @@ from __future__ import annotations
 import base64
 from typing import Any, Union
 
+from ..io.names import display_name
+
 B64_KEY = "b64"
 
 
@@ -63,11 +65,6 @@ def to_sql_name(name: Any) -> Any:
 def from_sql_name(value: Any) -> Any:
     """Inverse of :func:`to_sql_name`."""
     return name_from_bytes(value) if isinstance(value, bytes) else value
-
-
-def display_name(name: str) -> str:
-    """A printable form: undecodable bytes shown as ``\\xNN``."""
-    return name_bytes(name).decode("utf-8", "backslashreplace")
 
 
 def name_fields(key: str, name: str) -> dict:
