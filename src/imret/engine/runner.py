@@ -5,8 +5,9 @@ import copy
 import datetime
 import os
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Iterator, Mapping, Optional
 
 import torch
 import torch.distributed as dist
@@ -14,6 +15,8 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 from .checkpoint_safety import install_checkpoint_safety
+from .config_files import (DATA_ROOT_VARIABLE, ConfigNotFoundError, absolute_data_root_environment,
+                           resolve_config_path, resolve_data_paths)
 
 LAUNCHERS = ("none", "pytorch", "slurm", "mpi")
 _DDP_WRAPPERS = ("MMDistributedDataParallel", "MMSeparateDistributedDataParallel")
@@ -23,25 +26,50 @@ class EngineConfigError(ValueError):
     """A config, checkpoint or command-line option cannot be used; the message says what to do."""
 
 
-def load_config(path: str | os.PathLike, cfg_options: Optional[Mapping[str, Any]] = None) -> Config:
-    """Read an mmengine Python config and apply ``key=value`` overrides (dotted keys)."""
-    config_path = Path(path)
-    if not config_path.is_file():
-        raise EngineConfigError(f"config file {config_path} does not exist; pass the path of a Python config, "
-                                "e.g. configs/arcface/efficientnet-lite0-arcface_flowers12.py")
+def load_config(path: str | os.PathLike, cfg_options: Optional[Mapping[str, Any]] = None,
+                data_root: Optional[str | os.PathLike] = None) -> Config:
+    """Read an mmengine Python config (a file, or the name of a shipped config) and apply ``key=value``
+    overrides (dotted keys).
+
+    ``data_root`` replaces ``$IMRET_DATA_ROOT`` for this config; relative data paths of the file are
+    resolved against its directory (see :mod:`imret.engine.config_files`).
+    """
     try:
-        cfg = Config.fromfile(str(config_path))
+        config_path = resolve_config_path(path)
+    except ConfigNotFoundError as error:
+        raise EngineConfigError(str(error)) from None
+    environment = absolute_data_root_environment()
+    if data_root is not None:
+        environment = {DATA_ROOT_VARIABLE: str(Path(data_root).expanduser().absolute())}
+    try:
+        with _environment(environment):
+            cfg = Config.fromfile(str(config_path))
     except Exception as error:  # mmengine raises many kinds for a broken config
         raise EngineConfigError(f"config file {config_path} could not be read: {error}") from error
+    resolve_data_paths([cfg[key] for key in cfg.keys()], config_path.parent)
     if cfg_options:
         cfg.merge_from_dict(dict(cfg_options))
     cfg.setdefault("default_scope", "imret")
     return cfg
 
 
+@contextmanager
+def _environment(values: Mapping[str, str]) -> Iterator[None]:
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def default_work_dir(config_path: str | os.PathLike) -> str:
     """``work_dirs/<config name>`` (relative to the current directory), as mmpretrain's tools do."""
-    return str(Path("work_dirs") / Path(config_path).stem)
+    return str(Path("work_dirs") / Path(os.fspath(config_path)).name.removesuffix(".py"))
 
 
 def _require_file(path: str | os.PathLike, what: str) -> str:
