@@ -22,8 +22,8 @@ class VisualizationHook(Hook):
         enable: draw at all (mmpretrain's runtime base has it off).
         interval: draw every ``interval``-th query of a loop (0, interval, 2*interval, ...).
         show: also show each drawing in a window.
-        out_dir: write the grids as ``<out_dir>/<query file name>_<step>.png``; by default they go
-            through the visualizer's backends.
+        out_dir: write the grids as ``<out_dir>/<query position>_<query file stem>_<step>.png``; by
+            default they go through the visualizer's backends.
         max_queries: draw at most this many queries per loop (None: no limit).
         **kwargs: passed to ``visualize_image_retrieval`` (``topk``, ``resize``, ...); ``topk``
             defaults to 5.
@@ -76,8 +76,8 @@ class VisualizationHook(Hook):
             path = sample.metainfo.get("img_path")
             name = Path(os.fspath(path)).name if path else str(position)
             args = dict(self.draw_args)
-            if self.out_dir is not None:
-                args["out_file"] = os.path.join(self.out_dir, f"{name}_{step}.png")
+            if self.out_dir is not None:  # the position keeps equal file names of different folders apart
+                args["out_file"] = os.path.join(self.out_dir, f"{position:04d}_{Path(name).stem}_{step}.png")
             _visualize(runner.visualizer, image, sample, self._prototype_dataset, name=name, step=step, **args)
             self._drawn += 1
         self._seen += len(outputs)
