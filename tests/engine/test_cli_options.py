@@ -130,3 +130,27 @@ def test_malicious_checkpoint_is_refused_by_imret_test_and_resume(tiny_config, t
     assert main(["train", str(tiny_config), "--resume", str(evil), "--work-dir", str(tmp_path / "w2")]) == 1
     assert f"checkpoint {evil} was refused" in capsys.readouterr().err
     assert not marker.exists()
+
+
+def test_no_validate_and_dataloader_flags_reach_the_config(tiny_config, tmp_path, monkeypatch, capsys):
+    import imret.engine.runner as runner_module
+
+    built = {}
+
+    def capture(cfg):
+        built["cfg"] = cfg
+        raise EngineConfigError("stop here")
+
+    monkeypatch.setattr(runner_module, "build_runner", capture)
+    assert main(["train", str(tiny_config), "--work-dir", str(tmp_path / "w"), "--no-validate",
+                 "--no-pin-memory", "--no-persistent-workers"]) == 1
+    cfg = built["cfg"]
+    assert cfg.val_dataloader is None and cfg.val_evaluator is None and cfg.val_cfg is None
+    loaders = [cfg.train_dataloader, cfg.test_dataloader, cfg.model.prototype]
+    assert all(loader.pin_memory is False and loader.persistent_workers is False for loader in loaders)
+
+    built.clear()
+    assert main(["train", str(tiny_config), "--work-dir", str(tmp_path / "w")]) == 1
+    cfg = built["cfg"]  # without the flags the config's own values stay
+    assert cfg.val_dataloader is not None and "pin_memory" not in cfg.train_dataloader
+    assert "stop here" in capsys.readouterr().err
