@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from collections import deque
 from dataclasses import dataclass, field
@@ -12,7 +11,8 @@ from typing import Callable, Iterator, Optional, Sequence
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
+
+from imret.utils.progress import progress_bar
 
 from .pipeline import ImageInput, ImageTransform
 
@@ -98,8 +98,7 @@ def encode_images(model: nn.Module, images: Sequence[ImageInput], batch_size: in
     was_training = model.training
     model.eval()
     chunks, ok, failed = [], [], {}
-    bar = tqdm(total=len(images), desc=desc, unit="img", disable=not progress, file=sys.stderr,
-               dynamic_ncols=True)
+    bar = progress_bar(len(images), desc, enabled=progress)
     batches = _batches(images, batch_size)
     try:
         with ThreadPoolExecutor(max_workers=1) as pool:

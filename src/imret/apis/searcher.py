@@ -90,9 +90,14 @@ class IndexSearcher:
         """Ranked matches of each query, best first."""
         if topk < 1:
             raise SearchInputError(f"--topk must be >= 1, got {topk}")
-        vectors = self.encode_queries(queries, batch_size)
+        return self.search_vectors(self.encode_queries(queries, batch_size), topk)
+
+    def search_vectors(self, vectors: np.ndarray, topk: int = 5) -> list[list[Match]]:
+        """Ranked matches of query vectors (from :meth:`encode_queries`), best first."""
+        if topk < 1:
+            raise SearchInputError(f"--topk must be >= 1, got {topk}")
         if len(self.index) == 0:
-            return [[] for _ in queries]
+            return [[] for _ in vectors]
         found = self.index.search(vectors, min(topk, len(self.index)))
         results = []
         for scores, ids, metas in zip(found.scores, found.ids, found.metadata):
@@ -107,7 +112,12 @@ class IndexSearcher:
 
 
 def matches_to_json(queries: Sequence[str], results: Sequence[Sequence[Match]]) -> list[dict]:
-    """``[{'query': path, 'matches': [{'rank', 'path', 'score', 'id'}, ...]}, ...]``."""
-    return [{"query": os.fspath(query), "matches": [match.to_json() for match in matches]}
+    """``[{'query', 'query_abs', 'matches': [{'rank', 'id', 'path', 'score'}, ...]}, ...]``.
+
+    The query as given plus its absolute path; a match by its id (relative to the gallery root) and
+    its absolute path.
+    """
+    return [{"query": os.fspath(query), "query_abs": os.path.abspath(query),
+             "matches": [{**match.to_json(), "path": os.path.abspath(match.path)} for match in matches]}
             for query, matches in zip(queries, results)]
 

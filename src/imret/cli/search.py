@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -19,12 +18,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("queries", metavar="QUERY", nargs="+", help="query image files or folders")
     parser.add_argument("--topk", "-k", type=int, default=5, help="matches per query (default 5)")
     parser.add_argument("--json", action="store_true",
-                        help="print JSON: a list of {query, matches: [{rank, path, score, id}]}")
+                        help="print JSON: a list of {query, query_abs, matches: [{rank, id, path, score}]} "
+                             "(id: relative to the gallery folder; path, query_abs: absolute)")
     parser.add_argument("--show-dir", metavar="DIR", help="write one PNG match grid per query into DIR")
     parser.add_argument("--model", "-m", default=None,
                         help="model to encode the queries (default: the one recorded in the index; "
                              "another model is refused)")
     parser.add_argument("--batch-size", type=int, default=16, help="queries per forward pass (default 16)")
+    parser.add_argument("--timings", action="store_true",
+                        help="print the wall time of each stage (start-up, model load, encode, search) on stderr")
     parser.set_defaults(func=run)
 
 
@@ -54,30 +56,41 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from imret.apis.match_grid import grid_file_name, write_match_grid
-    from imret.apis.searcher import IndexSearcher, SearchInputError, matches_to_json
+    from .output import StageTimer, log, print_json
 
     if args.topk < 1:
         return fail("search", f"--topk must be >= 1, got {args.topk}")
     if args.batch_size < 1:
         return fail("search", f"--batch-size must be >= 1, got {args.batch_size}")
+    timer = StageTimer()
+    with timer.stage("imports"):
+        from imret.apis.searcher import IndexSearcher, SearchInputError, matches_to_json
     try:
         queries = expand_queries(args.queries)
-        searcher = IndexSearcher(args.index, model=args.model)
-        results = searcher.search(queries, topk=args.topk, batch_size=args.batch_size)
+        log.info("opening index %s and loading its model ...", args.index)
+        with timer.stage("model load"):
+            searcher = IndexSearcher(args.index, model=args.model)
+        with timer.stage("encode"):
+            vectors = searcher.encode_queries(queries, batch_size=args.batch_size)
+        with timer.stage("search"):
+            results = searcher.search_vectors(vectors, topk=args.topk)
     except (SearchInputError, FileNotFoundError, KeyError) as error:
         return fail("search", first_line(error))
+    if args.timings:
+        print(f"imret search: timings: {timer.summary()}", file=sys.stderr)
 
     if args.json:
-        print(json.dumps(matches_to_json(queries, results), indent=1))
+        print_json(matches_to_json(queries, results), indent=1)
     else:
         for query, matches in zip(queries, results):
             print(query)
             for match in matches:
                 print(f"  {match.rank:>3}. {match.score:.4f}  {match.path}")
     if args.show_dir:
+        from imret.apis.match_grid import grid_file_name, write_match_grid
+
         for position, (query, matches) in enumerate(zip(queries, results)):
             write_match_grid(Path(args.show_dir) / grid_file_name(query, position), query,
                              [(m.path, m.score, m.id) for m in matches])
-        print(f"wrote {len(queries)} match grid(s) to {args.show_dir}", file=sys.stderr)
+        log.info("wrote %d match grid(s) to %s", len(queries), args.show_dir)
     return EXIT_OK

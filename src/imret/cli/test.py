@@ -4,10 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from mmengine.config import DictAction
-
-from imret.engine.runner import LAUNCHERS
-
+from .engine_args import LAUNCHERS, ConfigOptionsAction
 from .engine_job import run_engine_job
 
 
@@ -20,7 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("config", help="path of the Python config file")
     parser.add_argument("checkpoint", help="checkpoint file (.pth) to evaluate")
     parser.add_argument("--work-dir", help="directory for logs (default: work_dirs/<config name>)")
-    parser.add_argument("--cfg-options", nargs="+", action=DictAction, metavar="KEY=VALUE",
+    parser.add_argument("--cfg-options", nargs="+", action=ConfigOptionsAction, metavar="KEY=VALUE",
                         help="override config entries, e.g. test_dataloader.batch_size=16")
     parser.add_argument("--launcher", choices=LAUNCHERS, default="none",
                         help="job launcher for multi-process evaluation (pytorch for torchrun)")

@@ -3,10 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from mmengine.config import DictAction
-
-from imret.engine.runner import LAUNCHERS
-
+from .engine_args import LAUNCHERS, ConfigOptionsAction
 from .engine_job import run_engine_job
 
 
@@ -25,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--amp", action="store_true", help="mixed-precision training (needs a CUDA GPU)")
     parser.add_argument("--auto-scale-lr", action="store_true",
                         help="scale the learning rate by the actual total batch size (config's auto_scale_lr)")
-    parser.add_argument("--cfg-options", nargs="+", action=DictAction, metavar="KEY=VALUE",
+    parser.add_argument("--cfg-options", nargs="+", action=ConfigOptionsAction, metavar="KEY=VALUE",
                         help="override config entries, e.g. train_cfg.max_epochs=2 "
                              "optim_wrapper.optimizer.lr=0.01 (lists: key=[a,b])")
     parser.add_argument("--launcher", choices=LAUNCHERS, default="none",

@@ -6,12 +6,12 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Optional
 
 import numpy as np
-from tqdm import tqdm
 
 from . import storage
 from .errors import ProvenanceMismatchError
 from .gallery import GalleryIndex
 from ..utils.hashing import file_sha256
+from ..utils.progress import progress_bar
 from ..utils.provenance import provenance_differences
 from .scan import IMAGE_EXTENSIONS, FileEntry, scan_folder
 
@@ -107,7 +107,7 @@ def sync_folder(index_path: str, folder: str, encode: EncodeFn, provenance: Mapp
             report.removed = len(gone)
 
     since_save = 0
-    bar = tqdm(total=len(todo), desc="encoding", unit="img", disable=not progress)
+    bar = progress_bar(len(todo), "encoding", enabled=progress)
     try:
         for start in range(0, len(todo), batch_size):
             batch = todo[start:start + batch_size]
