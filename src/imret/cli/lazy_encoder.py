@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
-from .output import log
+from .output import status
 
 if TYPE_CHECKING:
     import numpy as np
@@ -33,7 +33,7 @@ class LazyEncoder:
         from imret.apis.provenance import describe_difference
         from imret.apis.zoo import get_model
 
-        log.info("loading model %s ...", self.model_name)
+        status("loading model %s ...", self.model_name)
         model = get_model(self.model_name)
         changed = describe_difference(self.provenance, model.provenance)
         if changed:

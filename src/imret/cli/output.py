@@ -1,7 +1,8 @@
 """What the command line writes where: results on stdout, messages and progress on stderr.
 
-``-q`` keeps stderr to warnings and errors, ``-v`` adds debug lines (timings); progress bars appear
-when stderr is a terminal, or with ``--progress``.
+``-q`` keeps stderr to warnings and errors, ``-v`` adds debug lines (timings). Progress bars and
+status lines (``loading model ...``) appear when stderr is a terminal, with ``--progress``, or with
+``-v``; so a script that redirects stderr sees only warnings and errors there.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from typing import Any, Iterator, Optional
 
 LOGGER_NAME = "imret"
 log = logging.getLogger(LOGGER_NAME)
+_status = {"level": logging.DEBUG}
 
 
 class _CommandFormatter(logging.Formatter):
@@ -56,6 +58,12 @@ def configure_output(args: argparse.Namespace, stream: Optional[Any] = None) -> 
     handler._imret_cli = True  # type: ignore[attr-defined]
     handler.setFormatter(_CommandFormatter(getattr(args, "command", "") or ""))
     log.addHandler(handler)
+    _status["level"] = logging.INFO if show_progress(args, handler.stream) else logging.DEBUG
+
+
+def status(message: str, *args: Any) -> None:
+    """A line saying what slow work is starting, shown where progress bars are (see the module doc)."""
+    log.log(_status["level"], message, *args)
 
 
 def show_progress(args: argparse.Namespace, stream: Optional[Any] = None) -> bool:

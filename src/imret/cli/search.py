@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .output import StageTimer, log, print_json
+    from .output import StageTimer, log, print_json, status
 
     if args.topk < 1:
         return fail("search", f"--topk must be >= 1, got {args.topk}")
@@ -67,7 +67,7 @@ def _run(args: argparse.Namespace) -> int:
         from imret.apis.searcher import IndexSearcher, SearchInputError, matches_to_json
     try:
         queries = expand_queries(args.queries)
-        log.info("opening index %s and loading its model ...", args.index)
+        status("opening index %s and loading its model ...", args.index)
         with timer.stage("model load"):
             searcher = IndexSearcher(args.index, model=args.model)
         with timer.stage("encode"):
