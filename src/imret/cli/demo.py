@@ -78,18 +78,17 @@ def edit_photo(image, kind: str, rng: random.Random):
 
 def make_queries(gallery: list[Path], folder: Path, max_images: int, seed: int) -> dict[Path, Path]:
     """Write edited copies of the first ``max_images`` photos; returns query -> original."""
-    from PIL import Image
+    from imret.io import display_name, open_image
 
     rng = random.Random(seed)
     folder.mkdir(parents=True, exist_ok=True)
     expected = {}
     for position, original in enumerate(gallery[:max_images]):
         try:
-            with Image.open(original) as opened:
-                opened.load()
-                photo = opened.copy()
+            photo = open_image(original)
         except Exception as error:  # an unreadable gallery file gets no queries
-            print(f"imret demo: no queries for unreadable {original}: {first_line(error)}", file=sys.stderr)
+            print(f"imret demo: no queries for unreadable {display_name(original)}: {first_line(error)}",
+                  file=sys.stderr)
             continue
         for kind in EDITS:
             target = folder / f"{position:03d}_{original.stem}__{kind}.jpg"
@@ -148,7 +147,7 @@ def _run(args: argparse.Namespace) -> int:
                              provenance=model.provenance, rebuild=True, progress=show_progress(args))
     for path, reason in sorted(report.failed.items()):
         print(f"imret demo: skipped unreadable image {path}: {reason}", file=sys.stderr)
-    print(f"index: {index_dir} ({model.zoo_name}; encoded {report.encoded} new or changed images)")
+    print(f"index: {index_dir} ({model.name}; encoded {report.encoded} new or changed images)")
 
     searcher = IndexSearcher(index_dir, model=model)
     queries = sorted(expected)

@@ -5,8 +5,10 @@ import argparse
 import os
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 from .bad_input import EXIT_OK, fail, first_line, quiet_warnings
+from .runtime_options import add_runtime_arguments
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -18,10 +20,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "are encoded and deleted ones are dropped; an interrupted run resumes. Unreadable images "
                     "are reported on stderr and skipped.")
     parser.add_argument("gallery", metavar="GALLERY", nargs="?", help="folder of images (searched recursively)")
-    parser.add_argument("--out", "-o", metavar="INDEX", help="index directory to create or update (required)")
+    parser.add_argument("--out", "-o", metavar="INDEX",
+                        help="index to create or update (required): a directory (an existing empty one is fine)")
     parser.add_argument("--model", "-m", default=None,
                         help="zoo model name or config file (default: the index's model, or "
-                             "efficientnet-lite0_gem for a new index); see `imret models`")
+                             "efficientnet-lite0_gem for a new index), or a bundle folder from `imret export`; "
+                             "see `imret models`")
     parser.add_argument("--index-type", default=None, metavar="TYPE",
                         help="search structure: Flat (exact, default) or a FAISS index_factory string such as "
                              "HNSW32 or IVF1024,PQ32")
@@ -31,21 +35,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--json", action="store_true", help="print the summary (or --list-models) as JSON on stdout")
     parser.add_argument("--list-models", action="store_true",
                         help="print the zoo models (as `imret models`) and exit; GALLERY and --out are not needed")
+    add_runtime_arguments(parser)
     parser.set_defaults(func=run, usage_error=parser.error)
 
 
-def _check_existing(index_path: Path, provenance: dict, rebuild: bool) -> None:
-    """Refuse (before any work) to add vectors of the model of ``provenance`` to an index made by another."""
-    from types import SimpleNamespace
+def _stored_provenance(index_uri: str):
+    """The provenance of the index at ``index_uri``, None when there is none yet.
 
-    from imret.apis.searcher import check_provenance
-    from imret.index.gallery import GalleryIndex
+    Opened for writing: what an interrupted run left is repaired first.
+    """
+    from imret.index import open_index
 
-    if rebuild or not index_path.exists():
-        return
-    index = GalleryIndex.open(index_path, mmap=True)
-    # check_provenance reads only the model's provenance and name, which are known without building it
-    check_provenance(index_path, index.provenance, SimpleNamespace(provenance=provenance, zoo_name=provenance["model"]))
+    try:
+        with open_index(index_uri, writable=True) as index:
+            return index.provenance
+    except FileNotFoundError:
+        return None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -59,64 +64,76 @@ def _run(args: argparse.Namespace) -> int:
         from .models import print_models
 
         return print_models(args.json)
-    if args.gallery is None or args.out is None:
-        args.usage_error("the following arguments are required: "
-                         + ", ".join(name for name, value in (("GALLERY", args.gallery), ("--out", args.out))
-                                     if value is None))
-
+    missing = [name for name, value in (("GALLERY", args.gallery), ("--out", args.out)) if value is None]
+    if missing:
+        args.usage_error(f"the following arguments are required: {', '.join(missing)}")
     if args.batch_size < 1:
         return fail("index", f"--batch-size must be >= 1, got {args.batch_size}")
 
-    from imret.apis.files import list_image_files
+    from imret.apis import list_image_files
     from imret.apis.model_provenance import model_provenance
     from imret.apis.searcher import SearchInputError, model_name_of
     from imret.apis.zoo import DEFAULT_MODEL
+    from imret.index import resolve_backend, scheme_of
 
     from .lazy_encoder import LazyEncoder
     from .output import log, print_json, show_progress
 
-    gallery, index_path = Path(args.gallery), Path(args.out)
+    gallery, index_uri = Path(args.gallery), args.out
+    index_path = Path(index_uri) if scheme_of(index_uri) == "local" else None
     if not gallery.is_dir():
         return fail("index", f"gallery folder {gallery} does not exist or is not a folder")
-    if not list_image_files(gallery):
+    if not list_image_files(gallery, on_skip=lambda path, reason: None):  # sync_folder reports skipped files
         return fail("index", f"gallery folder {gallery} contains no images (looked for .jpg, .png, ... files)")
-    if index_path.exists() and not index_path.is_dir():
+    if index_path is not None and index_path.exists() and not index_path.is_dir():
         return fail("index", f"--out {index_path} exists and is not an index directory")
 
-    from imret.index.errors import ProvenanceMismatchError
-    from imret.index.gallery import GalleryIndex
+    from imret.apis.searcher import check_provenance
+    from imret.index.errors import EncoderUnavailableError, ProvenanceMismatchError
     from imret.index.sync import sync_folder
+    from imret.runtimes import EncoderSource, resolve_runtime
 
-    model_name = args.model
     try:
-        if model_name is None:
-            model_name = DEFAULT_MODEL
-            if index_path.exists() and not args.rebuild:
-                model_name = model_name_of(GalleryIndex.open(index_path, mmap=True).provenance)
-        provenance = model_provenance(model_name)
-        _check_existing(index_path, provenance, args.rebuild)
-    except (SearchInputError, ProvenanceMismatchError, KeyError, FileNotFoundError, ValueError) as error:
+        resolve_backend(index_uri).check_target(index_uri, overwrite=True)
+        stored = None if args.rebuild else _stored_provenance(index_uri)
+        model_name = args.model or (model_name_of(stored) if stored is not None else DEFAULT_MODEL)
+        # Bad names fail here; the model itself is built only when some image needs encoding.
+        runtime, device = resolve_runtime(args.runtime, args.device, EncoderSource(module=object()))
+        provenance = model_provenance(model_name, pretrained=args.checkpoint or True)
+        if stored is not None:
+            # check_provenance reads only the model's name and provenance, both known without building it
+            check_provenance(index_uri, stored, SimpleNamespace(name=provenance.get("model", model_name),
+                                                                provenance=provenance))
+    except (SearchInputError, ProvenanceMismatchError, KeyError, FileNotFoundError, FileExistsError,
+            ValueError) as error:
         return fail("index", first_line(error))
 
-    # The folder is scanned first; the model is built only when some image needs encoding.
-    encode = LazyEncoder(model_name, provenance, batch_size=args.batch_size)
+    encode = LazyEncoder(model_name, provenance, batch_size=args.batch_size, pretrained=args.checkpoint or True,
+                         runtime=args.runtime, device=args.device)
     started = time.perf_counter()
     try:
-        report = sync_folder(index_path, gallery, encode, provenance=provenance, rebuild=args.rebuild,
+        report = sync_folder(index_uri, gallery, encode, provenance=provenance, rebuild=args.rebuild,
                              index_type=args.index_type, batch_size=args.batch_size,
                              progress=show_progress(args))
-    except (ProvenanceMismatchError, FileNotFoundError, ValueError) as error:
+    except (ProvenanceMismatchError, EncoderUnavailableError, FileNotFoundError, FileExistsError,
+            ValueError) as error:
         return fail("index", first_line(error))
     seconds = time.perf_counter() - started
-    for path, reason in sorted(report.failed.items()):
-        log.warning("skipped unreadable image %s: %s", path, reason)
+    from imret.index.names import display_name, name_fields
 
-    count = len(GalleryIndex.open(index_path, mmap=True))
+    for path, reason in sorted(report.failed.items()):
+        log.warning("skipped unreadable image %s: %s", display_name(path), display_name(reason))
+
+    count = report.count
+    model = encode.model
     summary = {
-        "index": str(index_path), "index_abs": os.path.abspath(index_path),
-        "gallery": str(gallery), "gallery_abs": os.path.abspath(gallery),
-        "model": provenance["model"], "model_loaded": encode.loaded, "count": count,
-        "added": report.added, "updated": report.updated, "removed": report.removed,
+        **name_fields("index", index_uri),
+        **(name_fields("index_abs", os.path.abspath(index_uri)) if index_path is not None else {}),
+        **name_fields("gallery", str(gallery)), **name_fields("gallery_abs", os.path.abspath(gallery)),
+        "model": provenance.get("model", model_name),
+        "runtime": model.runtime_name if model is not None else runtime.name,
+        "device": model.device if model is not None else device, "model_loaded": model is not None,
+        "count": count, "added": report.added, "updated": report.updated, "removed": report.removed,
         "unchanged": report.unchanged, "failed": len(report.failed), "encoded": int(report.encoded),
         "seconds": round(seconds, 3),
         "images_per_second": round(report.encoded / seconds, 2) if report.encoded and seconds > 0 else None,
@@ -125,8 +142,8 @@ def _run(args: argparse.Namespace) -> int:
         print_json(summary)
     else:
         rate = f" ({summary['images_per_second']} images/s)" if summary["images_per_second"] else ""
-        print(f"indexed {gallery} -> {index_path}: {count} images with {provenance['model']}; "
-              f"encoded {summary['encoded']} in {seconds:.1f} s{rate}; added {summary['added']}, "
+        print(f"indexed {display_name(str(gallery))} -> {display_name(index_uri)}: {count} images with "
+              f"{summary['model']}; encoded {summary['encoded']} in {seconds:.1f} s{rate}; added {summary['added']}, "
               f"updated {summary['updated']}, removed {summary['removed']}, unchanged {summary['unchanged']}, "
               f"failed {summary['failed']}")
     return EXIT_OK

@@ -16,10 +16,11 @@ class LazyEncoder:
     model must agree with it, so vectors never land in an index under another model's name.
     """
 
-    def __init__(self, model_name: str, provenance: dict, batch_size: int = 32):
+    def __init__(self, model_name: str, provenance: dict, batch_size: int = 32, **model_options: Any):
         self.model_name = model_name
         self.provenance = provenance
         self.batch_size = batch_size
+        self.model_options = model_options  # for get_model: pretrained, runtime, device
         self.model: Any = None
         self._encode: Optional[Callable[[Sequence[str]], tuple[np.ndarray, dict[str, str]]]] = None
 
@@ -28,16 +29,22 @@ class LazyEncoder:
         return self._encode is not None
 
     def load(self) -> None:
-        """Build the model now (logs ``loading model NAME ...``)."""
+        """Build the model now (logs ``loading model NAME ...``); a failure raises ``EncoderUnavailableError``."""
         from imret.apis.encode import make_encoder
         from imret.apis.provenance import describe_difference
         from imret.apis.zoo import get_model
+        from imret.index.errors import EncoderUnavailableError
 
         status("loading model %s ...", self.model_name)
-        model = get_model(self.model_name)
+        try:
+            model = get_model(self.model_name, **self.model_options)
+        except Exception as error:  # sync_folder must stop, not count every image as failed
+            reason = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
+            raise EncoderUnavailableError(f"model {self.model_name} could not be loaded: "
+                                          f"{reason or type(error).__name__}") from error
         changed = describe_difference(self.provenance, model.provenance)
         if changed:
-            raise RuntimeError(f"model {self.model_name!r} was built with a provenance other than the one "
+            raise EncoderUnavailableError(f"model {self.model_name!r} was built with a provenance other than the one "
                                f"computed for the index (differs in {changed})")
         self.model = model
         self._encode = make_encoder(model, batch_size=self.batch_size)

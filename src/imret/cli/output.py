@@ -7,7 +7,6 @@ status lines (``loading model ...``) appear when stderr is a terminal, with ``--
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import os
@@ -90,7 +89,9 @@ def _finite(value: Any) -> Any:
 
 def print_json(data: Any, indent: Optional[int] = None) -> None:
     """Print ``data`` as strict JSON (non-finite numbers as null) on stdout."""
-    print(json.dumps(_finite(data), indent=indent, allow_nan=False))
+    from imret.utils.json_output import dump_json
+
+    print(dump_json(_finite(data), indent=indent))
 
 
 def process_age_seconds() -> Optional[float]:

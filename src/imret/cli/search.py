@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from .bad_input import EXIT_OK, fail, first_line, quiet_warnings
+from .runtime_options import add_runtime_arguments
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -18,7 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("queries", metavar="QUERY", nargs="+", help="query image files or folders")
     parser.add_argument("--topk", "-k", type=int, default=5, help="matches per query (default 5)")
     parser.add_argument("--json", action="store_true",
-                        help="print JSON: a list of {query, query_abs, matches: [{rank, id, path, score}]} "
+                        help="print JSON: a list of {query, query_abs, matches: [{rank, path, score, id}]} "
                              "(id: relative to the gallery folder; path, query_abs: absolute)")
     parser.add_argument("--show-dir", metavar="DIR", help="write one PNG match grid per query into DIR")
     parser.add_argument("--model", "-m", default=None,
@@ -26,26 +27,43 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "another model is refused)")
     parser.add_argument("--batch-size", type=int, default=16, help="queries per forward pass (default 16)")
     parser.add_argument("--timings", action="store_true",
-                        help="print the wall time of each stage (start-up, model load, encode, search) on stderr")
+                        help="print the wall time of each stage (start-up, imports, model load, encode, search) "
+                             "on stderr")
+    add_runtime_arguments(parser)
     parser.set_defaults(func=run)
 
 
 def expand_queries(queries: list[str]) -> list[str]:
-    """Query paths with folders replaced by their images; a missing path raises ``FileNotFoundError``."""
+    """Query paths with folders replaced by their images; a missing path raises ``FileNotFoundError``.
+
+    A FIFO, socket or device given as a query raises ``imret.io.NotRegularFileError`` (never opened);
+    one inside a query folder is skipped with a message on stderr.
+    """
+    import os
+    import stat
+
     from imret.apis import list_image_files
+    from imret.io import NotRegularFileError, display_name
+    from imret.io.regular import not_regular_reason
+
+    def skipped(path: str, reason: str) -> None:
+        print(f"imret search: skipped {display_name(path)}: {reason}", file=sys.stderr)
 
     expanded = []
     for query in queries:
-        path = Path(query)
-        if path.is_dir():
-            found = list_image_files(path)
+        try:
+            mode = os.stat(query).st_mode
+        except OSError:
+            raise FileNotFoundError(f"query {display_name(query)} does not exist") from None
+        if stat.S_ISDIR(mode):
+            found = list_image_files(query, on_skip=skipped)
             if not found:
-                raise FileNotFoundError(f"query folder {query} contains no images")
+                raise FileNotFoundError(f"query folder {display_name(query)} contains no images")
             expanded.extend(found)
-        elif path.is_file():
+        elif stat.S_ISREG(mode):
             expanded.append(query)
         else:
-            raise FileNotFoundError(f"query {query} does not exist")
+            raise NotRegularFileError(query, not_regular_reason(mode))
     return expanded
 
 
@@ -65,27 +83,32 @@ def _run(args: argparse.Namespace) -> int:
     timer = StageTimer()
     with timer.stage("imports"):
         from imret.apis.searcher import IndexSearcher, SearchInputError, matches_to_json
+        from imret.io import ImageDecodeError
     try:
         queries = expand_queries(args.queries)
         status("opening index %s and loading its model ...", args.index)
         with timer.stage("model load"):
-            searcher = IndexSearcher(args.index, model=args.model)
+            searcher = IndexSearcher(args.index, model=args.model, runtime=args.runtime, device=args.device,
+                                     checkpoint=args.checkpoint)
         with timer.stage("encode"):
             vectors = searcher.encode_queries(queries, batch_size=args.batch_size)
         with timer.stage("search"):
             results = searcher.search_vectors(vectors, topk=args.topk)
-    except (SearchInputError, FileNotFoundError, KeyError) as error:
+    except (SearchInputError, ImageDecodeError, FileNotFoundError, KeyError) as error:
         return fail("search", first_line(error))
     if args.timings:
-        print(f"imret search: timings: {timer.summary()}", file=sys.stderr)
+        print(f"imret search: timings: {timer.summary()} (runtime {searcher.model.runtime_name})",
+              file=sys.stderr)
+
+    from imret.index.names import display_name
 
     if args.json:
         print_json(matches_to_json(queries, results), indent=1)
     else:
         for query, matches in zip(queries, results):
-            print(query)
+            print(display_name(query))
             for match in matches:
-                print(f"  {match.rank:>3}. {match.score:.4f}  {match.path}")
+                print(f"  {match.rank:>3}. {match.score:.4f}  {display_name(match.path)}")
     if args.show_dir:
         from imret.apis.match_grid import grid_file_name, write_match_grid
 

@@ -27,11 +27,11 @@ def faiss_metric(metric: str) -> int:
 
 
 def prepare_vectors(vectors: np.ndarray, metric: str) -> np.ndarray:
-    """Contiguous float32 rows, unit length for cosine."""
+    """Contiguous float32 rows, unit length for cosine (norms in float64, so huge rows do not overflow)."""
     out = np.ascontiguousarray(vectors, dtype=np.float32)
     if metric == "cosine_similarity":
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        out = out / np.maximum(norms, NORM_EPS)
+        norms = np.linalg.norm(out.astype(np.float64), axis=1, keepdims=True)
+        out = np.ascontiguousarray(out / np.maximum(norms, NORM_EPS), dtype=np.float32)
     return out
 
 

@@ -1,23 +1,29 @@
-"""Per-id metadata in SQLite: path, label, size, mtime, sha256 and free-form extras."""
+"""Per-id metadata in SQLite: path, label, size, mtime, sha256 and free-form extras.
+
+Ids, paths and labels that are not valid UTF-8 are stored as BLOBs of their bytes (see :mod:`.names`).
+"""
 from __future__ import annotations
 
 import json
 import sqlite3
 from typing import Iterable, Mapping, Optional
 
+from .backend import Fingerprint
 from .errors import IndexFormatError
+from .names import from_sql_name, to_sql_name
 
 COLUMNS = ("path", "label", "size", "mtime", "sha256")
+NAME_COLUMNS = ("path", "label")
 SCHEMA = ("CREATE TABLE IF NOT EXISTS items (id TEXT PRIMARY KEY, path TEXT, label TEXT, size INTEGER, "
           "mtime REAL, sha256 TEXT, extra TEXT)")
 QUERY_CHUNK = 500
 
 
 def _row_to_dict(row: tuple) -> dict:
-    item = {"id": row[0]}
+    item = {"id": from_sql_name(row[0])}
     for name, value in zip(COLUMNS, row[1:6]):
         if value is not None:
-            item[name] = value
+            item[name] = from_sql_name(value) if name in NAME_COLUMNS else value
     if row[6]:
         item.update(json.loads(row[6]))
     return item
@@ -41,6 +47,16 @@ def count_rows(path: str) -> int:
         conn.close()
 
 
+def iter_fingerprints(path: str) -> dict[str, Fingerprint]:
+    """Every stored id with its size, mtime and sha256, in one scan of the database."""
+    conn = connect_readonly(path)
+    try:
+        return {from_sql_name(row[0]): Fingerprint(row[1], row[2], row[3])
+                for row in conn.execute("SELECT id, size, mtime, sha256 FROM items")}
+    finally:
+        conn.close()
+
+
 def read_metadata(path: Optional[str], ids: Iterable[str]) -> dict[str, dict]:
     """Metadata dicts for those of ``ids`` present in the database at ``path``."""
     ids = list(dict.fromkeys(ids))
@@ -50,11 +66,12 @@ def read_metadata(path: Optional[str], ids: Iterable[str]) -> dict[str, dict]:
     try:
         found = {}
         for start in range(0, len(ids), QUERY_CHUNK):
-            chunk = ids[start:start + QUERY_CHUNK]
+            chunk = [to_sql_name(key) for key in ids[start:start + QUERY_CHUNK]]
             marks = ",".join("?" * len(chunk))
             for row in conn.execute(f"SELECT id, path, label, size, mtime, sha256, extra FROM items "
                                     f"WHERE id IN ({marks})", chunk):
-                found[row[0]] = _row_to_dict(row)
+                item = _row_to_dict(row)
+                found[item["id"]] = item
         return found
     finally:
         conn.close()
@@ -65,13 +82,14 @@ def write_metadata(path: str, changes: Mapping[str, Optional[Mapping]]) -> None:
     conn = sqlite3.connect(path)
     try:
         conn.execute(SCHEMA)
-        deletes = [(key,) for key, meta in changes.items() if meta is None]
+        deletes = [(to_sql_name(key),) for key, meta in changes.items() if meta is None]
         rows = []
         for key, meta in changes.items():
             if meta is None:
                 continue
             extra = {k: v for k, v in meta.items() if k not in COLUMNS and k != "id"}
-            rows.append((key, *(meta.get(c) for c in COLUMNS), json.dumps(extra) if extra else None))
+            values = [to_sql_name(meta.get(c)) if c in NAME_COLUMNS else meta.get(c) for c in COLUMNS]
+            rows.append((to_sql_name(key), *values, json.dumps(extra, allow_nan=False) if extra else None))
         conn.executemany("DELETE FROM items WHERE id = ?", deletes)
         conn.executemany("INSERT OR REPLACE INTO items VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
         conn.commit()

@@ -89,12 +89,29 @@ def configure_threads(num_threads: Optional[int] = None) -> int:
     return threads
 
 
-def configure_loaded_libraries(num_threads: Optional[int] = None) -> None:
-    """Set the intra-op thread counts of torch and FAISS, for whichever of them is already imported."""
+def limit_threads() -> int:
+    """The library-side form of :func:`configure_threads` (for ``get_model``'s runtimes and the server).
+
+    Applies the same environment defaults, but only lowers the thread counts of an already loaded
+    torch or FAISS to the cores available, never raising a count the caller chose.
+    """
+    threads = _configured.get("threads") or default_num_threads()
+    for name, value in PASSIVE_WAIT_ENV.items():
+        os.environ.setdefault(name, value)
+    for name in THREAD_COUNT_ENV:
+        os.environ.setdefault(name, str(threads))
+    configure_loaded_libraries(threads, only_lower=True)
+    return threads
+
+
+def configure_loaded_libraries(num_threads: Optional[int] = None, only_lower: bool = False) -> None:
+    """Set the intra-op thread counts of torch and FAISS, for whichever of them is already imported
+    (with ``only_lower``, only counts above ``num_threads`` change)."""
     threads = num_threads or _configured.get("threads") or default_num_threads()
     torch = sys.modules.get("torch")
     if torch is not None and hasattr(torch, "set_num_threads"):
-        if torch.get_num_threads() != threads:
+        current = torch.get_num_threads()
+        if current != threads and not (only_lower and current < threads):
             torch.set_num_threads(threads)
         try:
             if torch.get_num_interop_threads() > threads:
@@ -103,7 +120,8 @@ def configure_loaded_libraries(num_threads: Optional[int] = None) -> None:
             pass
     faiss = sys.modules.get("faiss")
     if faiss is not None and hasattr(faiss, "omp_set_num_threads"):
-        faiss.omp_set_num_threads(threads)
+        if not (only_lower and faiss.omp_get_max_threads() < threads):
+            faiss.omp_set_num_threads(threads)
 
 
 def ort_session_options(num_threads: Optional[int] = None):
