@@ -91,14 +91,16 @@ def _run(args: argparse.Namespace) -> int:
     from imret.apis.searcher import check_provenance
     from imret.index.errors import EncoderUnavailableError, ProvenanceMismatchError
     from imret.index.sync import sync_folder
-    from imret.runtimes import EncoderSource, resolve_runtime
+    from imret.runtimes import RuntimeSelectionError, check_device, list_runtimes
 
     try:
         resolve_backend(index_uri).check_target(index_uri, overwrite=True)
         stored = None if args.rebuild else _stored_provenance(index_uri)
         model_name = args.model or (model_name_of(stored) if stored is not None else DEFAULT_MODEL)
-        # Bad names fail here; the model itself is built only when some image needs encoding.
-        runtime, device = resolve_runtime(args.runtime, args.device, EncoderSource(module=object()))
+        # Bad names fail here; the model itself (and its runtime) is built only when some image needs encoding.
+        check_device(args.device)
+        if str(args.runtime).strip().lower() not in list_runtimes():
+            raise RuntimeSelectionError(f"unknown runtime {args.runtime!r}; use one of {', '.join(list_runtimes())}")
         provenance = model_provenance(model_name, pretrained=args.checkpoint or True)
         if stored is not None:
             # check_provenance reads only the model's name and provenance, both known without building it
@@ -131,8 +133,8 @@ def _run(args: argparse.Namespace) -> int:
         **(name_fields("index_abs", os.path.abspath(index_uri)) if index_path is not None else {}),
         **name_fields("gallery", str(gallery)), **name_fields("gallery_abs", os.path.abspath(gallery)),
         "model": provenance.get("model", model_name),
-        "runtime": model.runtime_name if model is not None else runtime.name,
-        "device": model.device if model is not None else device, "model_loaded": model is not None,
+        "runtime": model.runtime_name if model is not None else None,
+        "device": model.device if model is not None else None, "model_loaded": model is not None,
         "count": count, "added": report.added, "updated": report.updated, "removed": report.removed,
         "unchanged": report.unchanged, "failed": len(report.failed), "encoded": int(report.encoded),
         "seconds": round(seconds, 3),
