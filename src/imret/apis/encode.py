@@ -7,7 +7,6 @@ decoded ahead, so memory stays bounded on huge galleries.
 from __future__ import annotations
 
 import os
-import sys
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -71,14 +70,13 @@ def encode_images(model: "RetrievalModel", images: Sequence[ImageInput], batch_s
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    from tqdm import tqdm
+    from imret.utils.progress import progress_bar
 
     transform = model.transform
     workers = workers or default_decode_workers()
     chunks, ok, failed = [], [], {}
     starts = iter(range(0, len(images), batch_size))
-    bar = tqdm(total=len(images), desc=desc, unit="img", disable=not progress, file=sys.stderr,
-               dynamic_ncols=True)
+    bar = progress_bar(len(images), desc, enabled=progress)
 
     def submit(pool: ThreadPoolExecutor, start: int) -> tuple[int, list[Future]]:
         return start, [pool.submit(_decode, transform, image) for image in images[start:start + batch_size]]

@@ -109,9 +109,14 @@ class IndexSearcher:
         """Ranked matches of each query, best first."""
         if topk < 1:
             raise SearchInputError(f"--topk must be >= 1, got {topk}")
-        vectors = self.encode_queries(queries, batch_size)
+        return self.search_vectors(self.encode_queries(queries, batch_size), topk)
+
+    def search_vectors(self, vectors: np.ndarray, topk: int = 5) -> list[list[Match]]:
+        """Ranked matches of query vectors (from :meth:`encode_queries`), best first."""
+        if topk < 1:
+            raise SearchInputError(f"--topk must be >= 1, got {topk}")
         if len(self.index) == 0:
-            return [[] for _ in queries]
+            return [[] for _ in vectors]
         from imret.index.errors import IndexFormatError
 
         try:
@@ -134,9 +139,15 @@ class IndexSearcher:
 
 
 def matches_to_json(queries: Sequence[str], results: Sequence[Sequence[Match]]) -> list[dict]:
-    """``[{'query': path, 'matches': [{'rank', 'path', 'score', 'id'}, ...]}, ...]`` (see :meth:`Match.to_json`)."""
+    """``[{'query', 'query_abs', 'matches': [{'rank', 'path', 'score', 'id'}, ...]}, ...]``.
+
+    The query as given plus its absolute path; a match by its id (relative to the gallery root) and
+    its absolute path. A name that is not valid UTF-8 also comes as ``<key>_b64`` (see :meth:`Match.to_json`).
+    """
     from imret.index.names import name_fields
 
-    return [{**name_fields("query", os.fspath(query)), "matches": [match.to_json() for match in matches]}
+    return [{**name_fields("query", os.fspath(query)), **name_fields("query_abs", os.path.abspath(query)),
+             "matches": [{**match.to_json(), **name_fields("path", os.path.abspath(match.path))}
+                         for match in matches]}
             for query, matches in zip(queries, results)]
 

@@ -29,7 +29,7 @@ INSHOP_PIPELINE = [
 
 
 def _lite0_weights() -> Optional[str]:
-    from imret.models.weights import offline_checkpoint_path
+    from imret.utils.offline_weights import offline_checkpoint_path
     return offline_checkpoint_path("tf_efficientnet_lite0")
 
 

@@ -33,7 +33,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-images", type=int, default=16,
                         help="at most this many gallery photos get edited queries (default 16)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random edits")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
 
 
@@ -112,6 +111,8 @@ def _run(args: argparse.Namespace) -> int:
     from imret.index.errors import ProvenanceMismatchError
     from imret.index.sync import sync_folder
 
+    from .output import show_progress
+
     started = time.perf_counter()
     out = Path(args.out)
     if args.gallery:
@@ -140,10 +141,10 @@ def _run(args: argparse.Namespace) -> int:
     index_dir = out / "index"
     try:
         report = sync_folder(index_dir, gallery_dir, make_encoder(model),
-                             provenance=model.provenance, rebuild=False, progress=not args.no_progress)
+                             provenance=model.provenance, rebuild=False, progress=show_progress(args))
     except ProvenanceMismatchError:  # another model indexed this folder before: the demo owns it, so start afresh
         report = sync_folder(index_dir, gallery_dir, make_encoder(model),
-                             provenance=model.provenance, rebuild=True, progress=not args.no_progress)
+                             provenance=model.provenance, rebuild=True, progress=show_progress(args))
     for path, reason in sorted(report.failed.items()):
         print(f"imret demo: skipped unreadable image {path}: {reason}", file=sys.stderr)
     print(f"index: {index_dir} ({model.name}; encoded {report.encoded} new or changed images)")

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
+import os
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 from .bad_input import EXIT_OK, fail, first_line, quiet_warnings
 from .runtime_options import add_runtime_arguments
@@ -18,24 +19,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "index directory INDEX. Run it again after the folder changes: only new or changed images "
                     "are encoded and deleted ones are dropped; an interrupted run resumes. Unreadable images "
                     "are reported on stderr and skipped.")
-    parser.add_argument("gallery", metavar="GALLERY", help="folder of images (searched recursively)")
-    parser.add_argument("--out", "-o", required=True, metavar="INDEX",
-                        help="index to create or update: a directory (an existing empty one is fine)")
+    parser.add_argument("gallery", metavar="GALLERY", nargs="?", help="folder of images (searched recursively)")
+    parser.add_argument("--out", "-o", metavar="INDEX",
+                        help="index to create or update (required): a directory (an existing empty one is fine)")
     parser.add_argument("--model", "-m", default=None,
                         help="zoo model name or config file (default: the index's model, or "
                              "efficientnet-lite0_gem for a new index), or a bundle folder from `imret export`; "
-                             "see `imret index --list-models`")
+                             "see `imret models`")
     parser.add_argument("--index-type", default=None, metavar="TYPE",
                         help="search structure: Flat (exact, default) or a FAISS index_factory string such as "
                              "HNSW32 or IVF1024,PQ32")
     parser.add_argument("--rebuild", action="store_true",
                         help="start the index afresh (needed to switch an existing index to another model)")
     parser.add_argument("--batch-size", type=int, default=32, help="images per forward pass (default 32)")
-    parser.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("--list-models", action="store_true", help="print the zoo model names and exit")
+    parser.add_argument("--json", action="store_true", help="print the summary (or --list-models) as JSON on stdout")
+    parser.add_argument("--list-models", action="store_true",
+                        help="print the zoo models (as `imret models`) and exit; GALLERY and --out are not needed")
     add_runtime_arguments(parser)
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, usage_error=parser.error)
 
 
 def _stored_provenance(index_uri: str):
@@ -59,16 +60,24 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from imret.apis import get_model, list_image_files, list_models, make_encoder
-    from imret.apis.searcher import SearchInputError, model_name_of
-    from imret.apis.zoo import DEFAULT_MODEL
-
     if args.list_models:
-        print("\n".join(list_models()))
-        return EXIT_OK
+        from .models import print_models
+
+        return print_models(args.json)
+    missing = [name for name, value in (("GALLERY", args.gallery), ("--out", args.out)) if value is None]
+    if missing:
+        args.usage_error(f"the following arguments are required: {', '.join(missing)}")
     if args.batch_size < 1:
         return fail("index", f"--batch-size must be >= 1, got {args.batch_size}")
+
+    from imret.apis import list_image_files
+    from imret.apis.model_provenance import model_provenance
+    from imret.apis.searcher import SearchInputError, model_name_of
+    from imret.apis.zoo import DEFAULT_MODEL
     from imret.index import resolve_backend, scheme_of
+
+    from .lazy_encoder import LazyEncoder
+    from .output import log, print_json, show_progress
 
     gallery, index_uri = Path(args.gallery), args.out
     index_path = Path(index_uri) if scheme_of(index_uri) == "local" else None
@@ -80,50 +89,63 @@ def _run(args: argparse.Namespace) -> int:
         return fail("index", f"--out {index_path} exists and is not an index directory")
 
     from imret.apis.searcher import check_provenance
-    from imret.index.errors import ProvenanceMismatchError
+    from imret.index.errors import EncoderUnavailableError, ProvenanceMismatchError
     from imret.index.sync import sync_folder
+    from imret.runtimes import RuntimeSelectionError, check_device, list_runtimes
 
     try:
         resolve_backend(index_uri).check_target(index_uri, overwrite=True)
         stored = None if args.rebuild else _stored_provenance(index_uri)
-        model = get_model(args.model or (model_name_of(stored) if stored is not None else DEFAULT_MODEL),
-                          pretrained=args.checkpoint or True, runtime=args.runtime, device=args.device)
+        model_name = args.model or (model_name_of(stored) if stored is not None else DEFAULT_MODEL)
+        # Bad names fail here; the model itself (and its runtime) is built only when some image needs encoding.
+        check_device(args.device)
+        if str(args.runtime).strip().lower() not in list_runtimes():
+            raise RuntimeSelectionError(f"unknown runtime {args.runtime!r}; use one of {', '.join(list_runtimes())}")
+        provenance = model_provenance(model_name, pretrained=args.checkpoint or True)
         if stored is not None:
-            check_provenance(index_uri, stored, model)
+            # check_provenance reads only the model's name and provenance, both known without building it
+            check_provenance(index_uri, stored, SimpleNamespace(name=provenance.get("model", model_name),
+                                                                provenance=provenance))
     except (SearchInputError, ProvenanceMismatchError, KeyError, FileNotFoundError, FileExistsError,
             ValueError) as error:
         return fail("index", first_line(error))
 
-    encode = make_encoder(model, batch_size=args.batch_size)
+    encode = LazyEncoder(model_name, provenance, batch_size=args.batch_size, pretrained=args.checkpoint or True,
+                         runtime=args.runtime, device=args.device)
     started = time.perf_counter()
     try:
-        report = sync_folder(index_uri, gallery, encode, provenance=model.provenance, rebuild=args.rebuild,
+        report = sync_folder(index_uri, gallery, encode, provenance=provenance, rebuild=args.rebuild,
                              index_type=args.index_type, batch_size=args.batch_size,
-                             progress=not args.no_progress)
-    except (ProvenanceMismatchError, FileNotFoundError, FileExistsError, ValueError) as error:
+                             progress=show_progress(args))
+    except (ProvenanceMismatchError, EncoderUnavailableError, FileNotFoundError, FileExistsError,
+            ValueError) as error:
         return fail("index", first_line(error))
     seconds = time.perf_counter() - started
     from imret.index.names import display_name, name_fields
-    from imret.utils.json_output import dump_json
 
     for path, reason in sorted(report.failed.items()):
-        print(f"imret index: skipped unreadable image {display_name(path)}: {display_name(reason)}", file=sys.stderr)
+        log.warning("skipped unreadable image %s: %s", display_name(path), display_name(reason))
 
     count = report.count
+    model = encode.model
     summary = {
-        **name_fields("index", index_uri), **name_fields("gallery", str(gallery)), "model": model.name,
-        "runtime": model.runtime_name, "device": model.device, "count": count,
-        "added": report.added, "updated": report.updated, "removed": report.removed,
+        **name_fields("index", index_uri),
+        **(name_fields("index_abs", os.path.abspath(index_uri)) if index_path is not None else {}),
+        **name_fields("gallery", str(gallery)), **name_fields("gallery_abs", os.path.abspath(gallery)),
+        "model": provenance.get("model", model_name),
+        "runtime": model.runtime_name if model is not None else None,
+        "device": model.device if model is not None else None, "model_loaded": model is not None,
+        "count": count, "added": report.added, "updated": report.updated, "removed": report.removed,
         "unchanged": report.unchanged, "failed": len(report.failed), "encoded": int(report.encoded),
         "seconds": round(seconds, 3),
         "images_per_second": round(report.encoded / seconds, 2) if report.encoded and seconds > 0 else None,
     }
     if args.json:
-        print(dump_json(summary))
+        print_json(summary)
     else:
         rate = f" ({summary['images_per_second']} images/s)" if summary["images_per_second"] else ""
-        print(f"indexed {display_name(str(gallery))} -> {display_name(index_uri)}: {count} images with {model.name}; "
-              f"encoded {summary['encoded']} in {seconds:.1f} s{rate}; added {summary['added']}, "
+        print(f"indexed {display_name(str(gallery))} -> {display_name(index_uri)}: {count} images with "
+              f"{summary['model']}; encoded {summary['encoded']} in {seconds:.1f} s{rate}; added {summary['added']}, "
               f"updated {summary['updated']}, removed {summary['removed']}, unchanged {summary['unchanged']}, "
               f"failed {summary['failed']}")
     return EXIT_OK

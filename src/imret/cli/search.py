@@ -19,12 +19,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("queries", metavar="QUERY", nargs="+", help="query image files or folders")
     parser.add_argument("--topk", "-k", type=int, default=5, help="matches per query (default 5)")
     parser.add_argument("--json", action="store_true",
-                        help="print JSON: a list of {query, matches: [{rank, path, score, id}]}")
+                        help="print JSON: a list of {query, query_abs, matches: [{rank, path, score, id}]} "
+                             "(id: relative to the gallery folder; path, query_abs: absolute)")
     parser.add_argument("--show-dir", metavar="DIR", help="write one PNG match grid per query into DIR")
     parser.add_argument("--model", "-m", default=None,
                         help="model to encode the queries (default: the one recorded in the index; "
                              "another model is refused)")
     parser.add_argument("--batch-size", type=int, default=16, help="queries per forward pass (default 16)")
+    parser.add_argument("--timings", action="store_true",
+                        help="print the wall time of each stage (start-up, imports, model load, encode, search) "
+                             "on stderr")
     add_runtime_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -70,35 +74,46 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from imret.apis.match_grid import grid_file_name, write_match_grid
-    from imret.apis.searcher import IndexSearcher, SearchInputError, matches_to_json
-    from imret.io import ImageDecodeError
+    from .output import StageTimer, log, print_json, status
 
     if args.topk < 1:
         return fail("search", f"--topk must be >= 1, got {args.topk}")
     if args.batch_size < 1:
         return fail("search", f"--batch-size must be >= 1, got {args.batch_size}")
+    timer = StageTimer()
+    with timer.stage("imports"):
+        from imret.apis.searcher import IndexSearcher, SearchInputError, matches_to_json
+        from imret.io import ImageDecodeError
     try:
         queries = expand_queries(args.queries)
-        searcher = IndexSearcher(args.index, model=args.model, runtime=args.runtime, device=args.device,
-                                 checkpoint=args.checkpoint)
-        results = searcher.search(queries, topk=args.topk, batch_size=args.batch_size)
+        status("opening index %s and loading its model ...", args.index)
+        with timer.stage("model load"):
+            searcher = IndexSearcher(args.index, model=args.model, runtime=args.runtime, device=args.device,
+                                     checkpoint=args.checkpoint)
+        with timer.stage("encode"):
+            vectors = searcher.encode_queries(queries, batch_size=args.batch_size)
+        with timer.stage("search"):
+            results = searcher.search_vectors(vectors, topk=args.topk)
     except (SearchInputError, ImageDecodeError, FileNotFoundError, KeyError) as error:
         return fail("search", first_line(error))
+    if args.timings:
+        print(f"imret search: timings: {timer.summary()} (runtime {searcher.model.runtime_name})",
+              file=sys.stderr)
 
     from imret.index.names import display_name
-    from imret.utils.json_output import dump_json
 
     if args.json:
-        print(dump_json(matches_to_json(queries, results), indent=1))
+        print_json(matches_to_json(queries, results), indent=1)
     else:
         for query, matches in zip(queries, results):
             print(display_name(query))
             for match in matches:
                 print(f"  {match.rank:>3}. {match.score:.4f}  {display_name(match.path)}")
     if args.show_dir:
+        from imret.apis.match_grid import grid_file_name, write_match_grid
+
         for position, (query, matches) in enumerate(zip(queries, results)):
             write_match_grid(Path(args.show_dir) / grid_file_name(query, position), query,
                              [(m.path, m.score, m.id) for m in matches])
-        print(f"wrote {len(queries)} match grid(s) to {args.show_dir}", file=sys.stderr)
+        log.info("wrote %d match grid(s) to %s", len(queries), args.show_dir)
     return EXIT_OK

@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Optional, Union
 
 import numpy as np
-from tqdm import tqdm
 
 from ..utils.hashing import file_sha256
+from ..utils.progress import progress_bar
 from ..utils.provenance import provenance_differences
 from .backend import Fingerprint, IndexBackend
-from .errors import ProvenanceMismatchError
+from .errors import EncoderUnavailableError, ProvenanceMismatchError
 from .factory import create_index, open_index, resolve_backend
 from .names import name_bytes
 from .scan import IMAGE_EXTENSIONS, FileEntry, scan_folder
@@ -59,6 +59,8 @@ def _encode_batch(encode: EncodeFn, paths: list[str]) -> tuple[np.ndarray, dict[
     """
     try:
         vectors, failed = encode(paths)
+    except EncoderUnavailableError:
+        raise
     except Exception as error:  # the encoder's own failure on some file: isolate it
         if len(paths) == 1:
             return np.zeros((0, 0), np.float32), {paths[0]: f"{type(error).__name__}: {error}"}, []
@@ -162,7 +164,7 @@ def sync_folder(index: Union[str, os.PathLike, IndexBackend], folder: str, encod
             changed = True
 
     since_commit = 0
-    bar = tqdm(total=len(todo), desc="encoding", unit="img", disable=not progress)
+    bar = progress_bar(len(todo), "encoding", enabled=progress)
     try:
         for start in range(0, len(todo), batch_size):
             batch = todo[start:start + batch_size]

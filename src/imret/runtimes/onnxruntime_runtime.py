@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 
 import numpy as np
 
@@ -42,9 +41,9 @@ class OnnxRuntime(EncoderRuntime):
     def build(cls, source: EncoderSource, device: str) -> "OnnxRuntime":
         import onnxruntime
 
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
-            else (os.cpu_count() or 1)
+        from imret.utils.threads import ort_session_options
+
+        options = ort_session_options()  # threads capped at the available cores, no spin-waiting
         options.log_severity_level = 3
         providers: list = ["CPUExecutionProvider"]
         if device_kind(device) == "cuda":

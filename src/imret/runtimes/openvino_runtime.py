@@ -36,8 +36,10 @@ class OpenVinoRuntime(EncoderRuntime):
         import openvino
 
         core = openvino.Core()
+        from imret.utils.threads import openvino_config
+
         compiled = core.compile_model(core.read_model(str(source.onnx())), "CPU",
-                                      {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"})
+                                      {**openvino_config(), "INFERENCE_PRECISION_HINT": "f32"})
         return cls(compiled, device)
 
     def encode(self, batch: np.ndarray) -> np.ndarray:

@@ -50,6 +50,9 @@ class TorchRuntime(EncoderRuntime):
 
     @classmethod
     def build(cls, source: EncoderSource, device: str) -> "TorchRuntime":
+        from imret.utils.threads import limit_threads
+
+        limit_threads()  # passive OpenMP waiting, threads capped at the available cores
         module = source.module
         module.eval()
         module.to(device)
