@@ -441,6 +441,12 @@ class GalleryIndex(IndexBackend):
         meta = dict(zip(flat, self.get_metadata(flat))) if flat else {}
         return SearchResult(scores[:, :k], hit_ids, [[meta[key] for key in row] for row in hit_ids])
 
+    def verify(self) -> list[str]:
+        """Problems of the saved index (every checksum, id, vector and metadata row); see :mod:`.verify`."""
+        from .verify import verify_index
+
+        return verify_index(self.path).problems
+
     # persistence ------------------------------------------------------------------------------------
     def commit(self, checkpoint: bool = False) -> None:
         """:meth:`save`; a ``checkpoint`` leaves a changed FAISS index to be built by the final commit."""

@@ -47,6 +47,15 @@ def count_rows(path: str) -> int:
         conn.close()
 
 
+def stored_ids(path: str) -> list[str]:
+    """Every id in the database."""
+    conn = connect_readonly(path)
+    try:
+        return [from_sql_name(row[0]) for row in conn.execute("SELECT id FROM items")]
+    finally:
+        conn.close()
+
+
 def iter_fingerprints(path: str) -> dict[str, Fingerprint]:
     """Every stored id with its size, mtime and sha256, in one scan of the database."""
     conn = connect_readonly(path)
