@@ -108,3 +108,14 @@ def test_every_file_follows_the_umask(tmp_path, umask):
         want = (0o777 if os.path.isdir(os.path.join(root, name)) else 0o666) & ~umask
         assert mode == want, (name, oct(mode), oct(want))
     assert stat.S_IMODE(os.stat(tmp_path / "grid.png").st_mode) == 0o666 & ~umask
+
+
+def test_index_directories_with_awkward_names(tmp_path):
+    for name in (b"a?b#c%20d", b"caf\xe9 dir", b"file:x"):
+        root = os.fsdecode(os.path.join(os.fsencode(str(tmp_path)), name, b"idx"))
+        index = GalleryIndex.create(root, 4, provenance={"model": "m"}, index_type="Flat")
+        index.add(["a", "b"], np.eye(2, 4), [{"label": "x"}, {"label": "y"}])
+        index.save()
+        again = open_index(root)
+        assert again.get_metadata(["b"])[0]["label"] == "y"
+        assert again.search(np.eye(1, 4), 1, backend="faiss").ids == [["a"]]
