@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ..matching import SIMILARITY_FUNCTIONS, topk_similarity
+from ..utils.hashing import file_sha256
 from ..version import __version__
 from . import storage
 from .backend import Fingerprint, IndexBackend, SearchResult, register_backend
@@ -388,6 +389,11 @@ class GalleryIndex(IndexBackend):
     def _faiss_index(self):
         if self._faiss is None:
             if self._faiss_file and not self._faiss_stale:
+                expected = (self._manifest.get("checksums") or {}).get(storage.FAISS)
+                if expected is not None and file_sha256(self._faiss_file) != expected["sha256"]:
+                    # checked before FAISS parses the file: its reader is not meant for untrusted bytes
+                    raise IndexFormatError(f"{self._faiss_file}: checksum mismatch (the content changed after "
+                                           "it was written)")
                 try:
                     self._faiss = read_faiss_index(self._faiss_file)
                 except RuntimeError as exc:
