@@ -114,8 +114,7 @@ def tree(path):
     return sorted((root, tuple(sorted(files))) for root, _, files in os.walk(path))
 
 
-@pytest.mark.parametrize("rounds", [2])
-def test_kill_during_save_leaves_old_or_new(tmp_path, rounds):
+def test_kill_during_save_leaves_old_or_new(tmp_path, rounds=2):
     path = str(tmp_path / "idx")
     ids, vectors = expected_state(0)
     index = GalleryIndex.create(path, DIM, metric="dot_product", index_type=None)
