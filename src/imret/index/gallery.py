@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ..matching import SIMILARITY_FUNCTIONS, topk_similarity
+from ..utils.hashing import file_sha256
 from ..version import __version__
 from . import storage
 from .backend import Fingerprint, IndexBackend, SearchResult, register_backend
@@ -27,6 +28,8 @@ from .vector_file import DTYPES, write_vectors
 
 ArrayLike = Union[np.ndarray, torch.Tensor, Sequence[Sequence[float]]]
 BACKENDS = ("exact", "faiss")
+#: How far above 1 a cosine score may round before the stored vectors count as not unit length.
+COSINE_SCORE_TOLERANCE = {"float32": 1e-3, "float16": 1e-2}
 
 
 def _as_matrix(values: ArrayLike, what: str) -> np.ndarray:
@@ -277,7 +280,8 @@ class GalleryIndex(IndexBackend):
                 raise ValueError(f"{what}: the vector of id {ids[int(np.argmax(zero))]!r} is zero; a cosine index "
                                  "needs a direction")
             array = prepare_vectors(array, self.metric)
-        stored = array.astype(DTYPES[self.dtype][1])
+        with np.errstate(over="ignore"):
+            stored = array.astype(DTYPES[self.dtype][1])
         if not np.isfinite(stored).all():
             row = int(np.argmin(np.isfinite(stored).all(axis=1)))
             raise ValueError(f"{what}: the vector of id {ids[row]!r} overflows {self.dtype}")
@@ -385,6 +389,11 @@ class GalleryIndex(IndexBackend):
     def _faiss_index(self):
         if self._faiss is None:
             if self._faiss_file and not self._faiss_stale:
+                expected = (self._manifest.get("checksums") or {}).get(storage.FAISS)
+                if expected is not None and file_sha256(self._faiss_file) != expected["sha256"]:
+                    # checked before FAISS parses the file: its reader is not meant for untrusted bytes
+                    raise IndexFormatError(f"{self._faiss_file}: checksum mismatch (the content changed after "
+                                           "it was written)")
                 try:
                     self._faiss = read_faiss_index(self._faiss_file)
                 except RuntimeError as exc:
@@ -429,17 +438,26 @@ class GalleryIndex(IndexBackend):
             index = self._faiss_index()
             set_search_params(index, dict(self.faiss_params, **(faiss_params or {})))
             scores, rows = faiss_search(index, array, k, self.metric)
-        found = rows >= 0
-        if not np.isfinite(scores[:, :k][found[:, :k]]).all():
+        valid = scores[:, :k][(rows >= 0)[:, :k]]
+        bound = 1.0 + COSINE_SCORE_TOLERANCE[self.dtype]
+        if not np.isfinite(valid).all() or (backend == "exact" and self.metric == "cosine_similarity"
+                                            and (valid > bound).any()):
             where = os.path.join(os.path.dirname(self._metadata_file), storage.VECTORS) if self._metadata_file \
                 else self.path
-            raise IndexFormatError(f"{where}: search gave non-finite scores (the stored vectors are not finite or "
-                                   f"overflow); check the index with `imret verify {self.path}` and rebuild it")
+            what = "non-finite scores" if not np.isfinite(valid).all() else "cosine scores above 1"
+            raise IndexFormatError(f"{where}: search gave {what} (stored vectors are not finite or not unit "
+                                   f"length); check the index with `imret verify {self.path}` and rebuild it")
         ids = self._ids
         hit_ids = [[ids[r] for r in row if r >= 0] for row in rows]
         flat = [key for row in hit_ids for key in row]
         meta = dict(zip(flat, self.get_metadata(flat))) if flat else {}
         return SearchResult(scores[:, :k], hit_ids, [[meta[key] for key in row] for row in hit_ids])
+
+    def verify(self) -> list[str]:
+        """Problems of the saved index (every checksum, id, vector and metadata row); see :mod:`.verify`."""
+        from .verify import verify_index
+
+        return verify_index(self.path).problems
 
     # persistence ------------------------------------------------------------------------------------
     def commit(self, checkpoint: bool = False) -> None:
