@@ -1,0 +1,406 @@
+"""The Milvus back end: a gallery index as one Milvus collection (server, cluster or Milvus Lite).
+
+Schema: ``pk`` (VARCHAR(64) primary key, see :mod:`.codec`), ``vector`` (FLOAT_VECTOR) and ``meta``
+(JSON: the item's id and metadata). The collection's properties hold the imret format marker, the
+metric, the provenance and default search parameters. Writes go to Milvus as they are made;
+:meth:`MilvusBackend.commit` stores the provenance and flushes (Milvus has no multi-batch transactions).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import Any, Iterator, Mapping, Optional, Sequence
+
+import numpy as np
+
+from ..backend import Fingerprint, IndexBackend, SearchResult, register_backend
+from ..errors import IndexFormatError, UnknownIdError
+from ..faiss_backend import prepare_vectors
+from .codec import (MILVUS_METRICS, as_matrix, decode_metadata, encode_metadata, item_key,
+                    scores_from_distances)
+from .uri import MilvusTarget, parse_milvus_uri
+
+FORMAT = "imret-milvus-gallery"
+FORMAT_VERSION = 1
+PROP_FORMAT = "imret.format"
+PROP_VERSION = "imret.format_version"
+PROP_METRIC = "imret.metric"
+PROP_PROVENANCE = "imret.provenance"
+PROP_SEARCH = "imret.search_params"
+DEFAULT_INDEX_TYPE = "FLAT"
+CONNECT_TIMEOUT = 10.0
+MAX_TOPK = 16384
+QUERY_CHUNK = 1024
+REQUEST_BYTES = 16 << 20  # rows per write/read request are chosen to stay well under gRPC's 64 MB
+
+
+class MilvusUnavailableError(ConnectionError):
+    """The Milvus server cannot be reached or refused the request; the message names the URI (no credentials)."""
+
+
+def _pymilvus():
+    import pymilvus  # heavy: imported only when a Milvus index is used
+
+    # imret reports failures itself, in one line; pymilvus would also log each failed call with a traceback
+    logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
+    return pymilvus
+
+
+def _reason(exc: BaseException, target: MilvusTarget) -> str:
+    text = str(getattr(exc, "message", "") or exc).strip().splitlines()
+    text = text[0] if text else type(exc).__name__
+    for secret in (target.connect.get("password"), target.connect.get("token")):
+        if secret:
+            text = text.replace(str(secret), "***")
+    return text
+
+
+def _connect(target: MilvusTarget, must_exist: bool):
+    pymilvus = _pymilvus()
+    if target.is_lite:
+        folder = os.path.dirname(target.lite_path)
+        if not os.path.isdir(folder):
+            raise FileNotFoundError(f"{target.uri}: folder {folder} does not exist")
+        if must_exist and not os.path.exists(target.lite_path):
+            raise FileNotFoundError(f"{target.uri}: no Milvus Lite database at {target.lite_path}; create one "
+                                    f"with: imret index GALLERY --out {target.uri}")
+    try:
+        if target.is_lite:
+            return pymilvus.MilvusClient(target.lite_path)
+        return pymilvus.MilvusClient(**target.connect, timeout=CONNECT_TIMEOUT)
+    except Exception as exc:  # pymilvus raises its own exception types and gRPC/OS errors alike
+        raise MilvusUnavailableError(f"{target.uri}: cannot connect to Milvus ({_reason(exc, target)})") from None
+
+
+def _rows_per_request(dim: int) -> int:
+    return max(1, min(4096, REQUEST_BYTES // (4 * dim + 1024)))
+
+
+def _check_ids(ids: Sequence[str], what: str) -> list[str]:
+    if isinstance(ids, str):
+        raise TypeError(f"{what}: ids must be a list of strings, not a single string")
+    ids = list(ids)
+    bad = [i for i in ids if not isinstance(i, str) or not i]
+    if bad:
+        raise TypeError(f"{what}: ids must be non-empty strings, got {bad[0]!r}")
+    if len(set(ids)) != len(ids):
+        seen: set[str] = set()
+        twice = next(i for i in ids if i in seen or seen.add(i))
+        raise ValueError(f"{what}: id {twice!r} appears twice in the same call")
+    return ids
+
+
+@register_backend("milvus")
+class MilvusBackend(IndexBackend):
+    """A gallery index stored in a Milvus collection; open with ``open_uri`` / ``create_uri``."""
+
+    #: Whether several processes may write into the same index at once (distributed indexing).
+    concurrent_writers = True
+
+    def __init__(self, target: MilvusTarget, client: Any, dim: int, metric: str, provenance: Mapping[str, Any],
+                 search_params: Mapping[str, Any]) -> None:
+        self._target = target
+        self._client = client
+        self._dim = dim
+        self._metric = metric
+        self._provenance = dict(provenance)
+        self._provenance_dirty = False
+        self._search_params = dict(search_params)
+        self._batch = _rows_per_request(dim)
+
+    # construction -----------------------------------------------------------------------------------
+    @classmethod
+    def open_uri(cls, uri: str, **options: Any) -> "MilvusBackend":
+        """Open an existing imret collection; a missing or foreign collection is a clear error."""
+        target = parse_milvus_uri(uri)
+        client = _connect(target, must_exist=True)
+        try:
+            return cls._open_collection(target, client)
+        except BaseException:
+            client.close()
+            raise
+
+    @classmethod
+    def _open_collection(cls, target: MilvusTarget, client: Any) -> "MilvusBackend":
+        name = target.collection
+        try:
+            exists = client.has_collection(name)
+            info = client.describe_collection(name) if exists else None
+        except Exception as exc:
+            raise MilvusUnavailableError(f"{target.uri}: Milvus request failed ({_reason(exc, target)})") from None
+        if not exists:
+            raise FileNotFoundError(f"{target.uri}: no such collection; create it with: imret index GALLERY "
+                                    f"--out {target.uri}")
+        props = info.get("properties") or {}
+        if props.get(PROP_FORMAT) != FORMAT:
+            raise IndexFormatError(f"{target.uri}: the collection was not made by imret (no {PROP_FORMAT} property)")
+        if int(props.get(PROP_VERSION, 0)) > FORMAT_VERSION:
+            raise IndexFormatError(f"{target.uri}: format version {props.get(PROP_VERSION)} is newer than this "
+                                   f"imret supports ({FORMAT_VERSION}); upgrade imret")
+        fields = {f["name"]: f for f in info.get("fields", [])}
+        try:
+            dim = int(fields["vector"]["params"]["dim"])
+            provenance = json.loads(props.get(PROP_PROVENANCE, "{}"))
+            search_params = json.loads(props.get(PROP_SEARCH, "{}"))
+            metric = props[PROP_METRIC]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise IndexFormatError(f"{target.uri}: unreadable imret collection description ({exc})") from None
+        if metric not in MILVUS_METRICS or "pk" not in fields or "meta" not in fields:
+            raise IndexFormatError(f"{target.uri}: unexpected schema or metric {metric!r}")
+        client.load_collection(name)
+        klass = MilvusLiteBackend if target.is_lite else MilvusBackend
+        return klass(target, client, dim, metric, provenance, search_params)
+
+    @classmethod
+    def create_uri(cls, uri: str, dim: int, metric: str = "cosine_similarity",
+                   provenance: Optional[Mapping[str, Any]] = None, index_type: Optional[str] = None,
+                   index_params: Optional[Mapping[str, Any]] = None,
+                   search_params: Optional[Mapping[str, Any]] = None, overwrite: bool = False,
+                   **options: Any) -> "MilvusBackend":
+        """A new empty collection.
+
+        ``index_type`` is a Milvus index type (``FLAT`` default, ``HNSW``, ``IVF_FLAT``, ``IVF_PQ``, ...)
+        built with ``index_params`` (e.g. ``{'M': 16, 'efConstruction': 200}``); ``search_params``
+        (e.g. ``{'ef': 64}``, ``{'nprobe': 16}``) are the defaults of every search. ``overwrite=True``
+        drops an existing collection first (Milvus cannot swap collections atomically).
+        """
+        if metric not in MILVUS_METRICS:
+            raise ValueError(f"metric must be one of {', '.join(MILVUS_METRICS)}, got {metric!r}")
+        if not isinstance(dim, int) or dim <= 0:
+            raise ValueError(f"dim must be a positive integer, got {dim!r}")
+        index_type = (index_type or DEFAULT_INDEX_TYPE).upper()
+        if index_type == "FLAT" and index_params:
+            raise ValueError("index_params need an index type other than FLAT")
+        target = parse_milvus_uri(uri)
+        pymilvus = _pymilvus()
+        client = _connect(target, must_exist=False)
+        name = target.collection
+        try:
+            if client.has_collection(name):
+                if not overwrite:
+                    raise FileExistsError(f"{target.uri}: the collection already exists; open it, or pass "
+                                          "overwrite=True (--rebuild) to replace it")
+                client.drop_collection(name)
+            schema = pymilvus.MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+            schema.add_field("pk", pymilvus.DataType.VARCHAR, is_primary=True, max_length=64)
+            schema.add_field("vector", pymilvus.DataType.FLOAT_VECTOR, dim=dim)
+            schema.add_field("meta", pymilvus.DataType.JSON)
+            params = client.prepare_index_params()
+            params.add_index(field_name="vector", index_type=index_type, metric_type=MILVUS_METRICS[metric],
+                             params=dict(index_params or {}))
+            properties = {PROP_FORMAT: FORMAT, PROP_VERSION: str(FORMAT_VERSION), PROP_METRIC: metric,
+                          PROP_PROVENANCE: json.dumps(dict(provenance or {}), sort_keys=True),
+                          PROP_SEARCH: json.dumps(dict(search_params or {}), sort_keys=True)}
+            client.create_collection(name, schema=schema, index_params=params, consistency_level="Strong",
+                                     properties=properties)
+        except (FileExistsError, ValueError):
+            client.close()
+            raise
+        except Exception as exc:
+            client.close()
+            raise ValueError(f"{target.uri}: Milvus refused to create the collection with index type "
+                             f"{index_type} ({_reason(exc, target)})") from None
+        return cls._open_collection(target, client)
+
+    # description ------------------------------------------------------------------------------------
+    @property
+    def uri(self) -> str:
+        return self._target.uri
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    @property
+    def metric(self) -> str:
+        return self._metric
+
+    @property
+    def provenance(self) -> dict:
+        return dict(self._provenance)
+
+    @property
+    def search_params(self) -> dict:
+        """Default search parameters (e.g. ``{'ef': 64}``), stored with the collection."""
+        return dict(self._search_params)
+
+    def set_provenance(self, provenance: Mapping[str, Any]) -> None:
+        self._provenance = dict(provenance)
+        self._provenance_dirty = True
+
+    def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return getattr(self._client, method)(self._target.collection, *args, **kwargs)
+        except Exception as exc:
+            raise MilvusUnavailableError(f"{self.uri}: Milvus {method} failed ({_reason(exc, self._target)})") from None
+
+    def __len__(self) -> int:
+        rows = self._call("query", filter="", output_fields=["count(*)"])
+        return int(rows[0]["count(*)"])
+
+    def __contains__(self, item_id: object) -> bool:
+        return isinstance(item_id, str) and bool(item_id) and bool(self._stored_keys([item_id]))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.uri!r}, dim={self.dim}, metric={self.metric!r})"
+
+    # changes ----------------------------------------------------------------------------------------
+    def _stored_keys(self, ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        keys = [item_key(i) for i in ids]
+        for start in range(0, len(keys), QUERY_CHUNK):
+            rows = self._call("get", ids=keys[start:start + QUERY_CHUNK], output_fields=["pk"])
+            found.update(row["pk"] for row in rows)
+        return found
+
+    def _rows(self, ids: list[str], vectors: Any, metadata: Optional[Sequence[Mapping]], what: str) -> list[dict]:
+        array = as_matrix(vectors, f"{what}: vectors")
+        if array.shape[1] != self.dim:
+            raise ValueError(f"{what}: vectors have dim {array.shape[1]}, the index at {self.uri} has dim {self.dim}")
+        if array.shape[0] != len(ids):
+            raise ValueError(f"{what}: {len(ids)} ids but {array.shape[0]} vectors")
+        if metadata is not None and len(metadata) != len(ids):
+            raise ValueError(f"{what}: {len(ids)} ids but {len(metadata)} metadata entries")
+        if self.metric == "cosine_similarity":
+            array = prepare_vectors(array, self.metric)
+        metas = metadata if metadata is not None else [{}] * len(ids)
+        return [{"pk": item_key(i), "vector": row, "meta": encode_metadata(i, m)}
+                for i, row, m in zip(ids, array.tolist(), metas)]
+
+    def _write(self, method: str, rows: list[dict]) -> None:
+        for start in range(0, len(rows), self._batch):
+            self._call(method, rows[start:start + self._batch])
+
+    def add(self, ids: Sequence[str], vectors: Any, metadata: Optional[Sequence[Mapping]] = None) -> None:
+        ids = _check_ids(ids, "add")
+        rows = self._rows(ids, vectors, metadata, "add")
+        present = self._stored_keys(ids)
+        if present:
+            first = next(i for i in ids if item_key(i) in present)
+            raise ValueError(f"add: id {first!r} is already in the index {self.uri}; use upsert to replace it")
+        self._write("insert", rows)
+
+    def upsert(self, ids: Sequence[str], vectors: Any, metadata: Optional[Sequence[Mapping]] = None) -> None:
+        ids = _check_ids(ids, "upsert")
+        self._write("upsert", self._rows(ids, vectors, metadata, "upsert"))
+
+    def _require(self, ids: list[str], what: str) -> None:
+        present = self._stored_keys(ids)
+        unknown = [i for i in ids if item_key(i) not in present]
+        if unknown:
+            raise UnknownIdError(f"{what}: {len(unknown)} id(s) not in the index {self.uri}, e.g. {unknown[0]!r}")
+
+    def remove(self, ids: Sequence[str]) -> None:
+        ids = _check_ids(ids, "remove")
+        self._require(ids, "remove")
+        keys = [item_key(i) for i in ids]
+        for start in range(0, len(keys), QUERY_CHUNK):
+            self._call("delete", ids=keys[start:start + QUERY_CHUNK])
+
+    def update_metadata(self, ids: Sequence[str], metadata: Sequence[Mapping]) -> None:
+        ids = _check_ids(ids, "update_metadata")
+        if len(metadata) != len(ids):
+            raise ValueError(f"update_metadata: {len(ids)} ids but {len(metadata)} metadata entries")
+        self._write("upsert", self._rows(ids, self.get_vectors(ids), metadata, "update_metadata"))
+
+    def commit(self) -> None:
+        if self._provenance_dirty:
+            self._call("alter_collection_properties",
+                       properties={PROP_PROVENANCE: json.dumps(self._provenance, sort_keys=True)})
+            self._provenance_dirty = False
+        self._call("flush")
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def drop(self) -> None:
+        """Delete the collection and everything in it."""
+        try:
+            self._client.drop_collection(self._target.collection)
+        except Exception as exc:
+            raise MilvusUnavailableError(f"{self.uri}: Milvus drop failed ({_reason(exc, self._target)})") from None
+
+    # reading ----------------------------------------------------------------------------------------
+    def _fetch(self, ids: Sequence[str], field: str, what: str) -> list[Any]:
+        ids = list(ids)
+        keys = [item_key(i) for i in ids]
+        found: dict[str, Any] = {}
+        for start in range(0, len(keys), self._batch):
+            for row in self._call("get", ids=keys[start:start + self._batch], output_fields=[field]):
+                found[row["pk"]] = row[field]
+        missing = [i for i, key in zip(ids, keys) if key not in found]
+        if missing:
+            raise UnknownIdError(f"{what}: id {missing[0]!r} is not in the index {self.uri}")
+        return [found[key] for key in keys]
+
+    def get_metadata(self, ids: Sequence[str]) -> list[dict]:
+        return [decode_metadata(m) for m in self._fetch(ids, "meta", "get_metadata")]
+
+    def get_vectors(self, ids: Sequence[str]) -> np.ndarray:
+        rows = self._fetch(ids, "vector", "get_vectors")
+        return np.asarray(rows, dtype=np.float32).reshape(len(rows), self.dim)
+
+    def _iter_meta(self) -> Iterator[dict]:
+        try:
+            iterator = self._client.query_iterator(self._target.collection, batch_size=self._batch,
+                                                   output_fields=["meta"])
+        except Exception as exc:
+            raise MilvusUnavailableError(f"{self.uri}: Milvus query failed ({_reason(exc, self._target)})") from None
+        try:
+            while True:
+                page = iterator.next()
+                if not page:
+                    return
+                for row in page:
+                    yield decode_metadata(row["meta"])
+        finally:
+            iterator.close()
+
+    def iter_ids(self) -> Iterator[str]:
+        """Every stored id, in primary-key order."""
+        for meta in self._iter_meta():
+            yield meta["id"]
+
+    def iter_fingerprints(self) -> Iterator[tuple[str, Fingerprint]]:
+        for meta in self._iter_meta():
+            yield meta["id"], Fingerprint(meta.get("size"), meta.get("mtime"), meta.get("sha256"))
+
+    def search(self, queries: Any, k: int, **params: Any) -> SearchResult:
+        """Best ``k`` items per query; ``params`` are Milvus search parameters (``ef``, ``nprobe``, ...)."""
+        array = as_matrix(queries, "search: queries")
+        if array.shape[1] != self.dim:
+            raise ValueError(f"search: queries have dim {array.shape[1]}, the index at {self.uri} has dim {self.dim}")
+        if not isinstance(k, int) or k <= 0:
+            raise ValueError(f"search: k must be a positive integer, got {k!r}")
+        k = min(k, len(self))
+        if k > MAX_TOPK:
+            raise ValueError(f"search: Milvus returns at most {MAX_TOPK} results per query, asked for {k}")
+        scores = np.full((array.shape[0], k), -np.inf, dtype=np.float32)
+        ids: list[list[str]] = []
+        metas: list[list[dict]] = []
+        if k == 0:
+            return SearchResult(scores, [[] for _ in array], [[] for _ in array])
+        if self.metric == "cosine_similarity":
+            array = prepare_vectors(array, self.metric)
+        search_params = {"metric_type": MILVUS_METRICS[self.metric], "params": dict(self._search_params, **params)}
+        for start in range(0, array.shape[0], QUERY_CHUNK):
+            block = array[start:start + QUERY_CHUNK]
+            hits = self._call("search", data=block.tolist(), limit=k, output_fields=["meta"],
+                              search_params=search_params, anns_field="vector")
+            for offset, row in enumerate(hits):
+                found = [decode_metadata(hit["entity"]["meta"]) for hit in row]
+                distances = np.array([hit["distance"] for hit in row], dtype=np.float32)
+                scores[start + offset, :len(found)] = scores_from_distances(distances, self.metric)
+                ids.append([meta["id"] for meta in found])
+                metas.append(found)
+        return SearchResult(scores, ids, metas)
+
+
+@register_backend("milvus-lite")
+class MilvusLiteBackend(MilvusBackend):
+    """A gallery index in an embedded Milvus Lite database file (one writing process at a time)."""
+
+    concurrent_writers = False
