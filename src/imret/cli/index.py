@@ -29,6 +29,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--rebuild", action="store_true",
                         help="start the index afresh (needed to switch an existing index to another model)")
     parser.add_argument("--batch-size", type=int, default=32, help="images per forward pass (default 32)")
+    parser.add_argument("--workers", type=int, default=1, metavar="P",
+                        help="encode with P processes on this machine (a torchrun job; see docs/scale.md)")
+    parser.add_argument("--shard-size", type=int, default=256, metavar="N",
+                        help="with --workers or under torchrun: images per shard file, the unit a killed run "
+                             "resumes from (default 256)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--list-models", action="store_true", help="print the zoo model names and exit")
@@ -44,6 +49,44 @@ def _check_existing(index_path: Path, model, rebuild: bool) -> None:
         return
     index = GalleryIndex.open(index_path, mmap=True)
     check_provenance(index_path, index.provenance, model)
+
+
+def _worker_args(args: argparse.Namespace) -> list[str]:
+    """The command line each ``--workers`` process runs (this one without ``--workers``)."""
+    argv = [args.gallery, "--out", args.out, "--batch-size", str(args.batch_size), "--shard-size",
+            str(args.shard_size)]
+    for flag, value in (("--model", args.model), ("--index-type", args.index_type)):
+        if value is not None:
+            argv += [flag, value]
+    for flag, on in (("--rebuild", args.rebuild), ("--json", args.json), ("--no-progress", args.no_progress)):
+        if on:
+            argv.append(flag)
+    return ["index", *argv]
+
+
+def _on_rank_device(model, env):
+    """The model on this rank's device (GPU ``LOCAL_RANK`` under nccl)."""
+    if env is None:
+        return model
+    from imret.index.dist_run import torch_device
+
+    return model.to(torch_device(env))
+
+
+def _run_rank(args, env, gallery, index_path, encode, provenance, commit):
+    """This rank's part of a distributed run: (report, totals) on rank 0, (None, None) elsewhere."""
+    from imret.index.dist_run import default_staging_dir, distributed_index
+    from imret.index.gallery import GalleryIndex
+    from imret.index.storage import is_index_dir
+
+    def stored():
+        if args.rebuild or not is_index_dir(index_path):
+            return {}
+        index = GalleryIndex.open(index_path, mmap=True)
+        return {m["id"]: (m.get("size"), m.get("mtime")) for m in index.get_metadata(index.ids)}
+
+    return distributed_index(env, str(gallery), encode, provenance, stored, commit,
+                             default_staging_dir(str(index_path)), shard_size=args.shard_size)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -62,6 +105,8 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.batch_size < 1:
         return fail("index", f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.workers < 1 or args.shard_size < 1:
+        return fail("index", f"--workers and --shard-size must be >= 1, got {args.workers} and {args.shard_size}")
     gallery, index_path = Path(args.gallery), Path(args.out)
     if not gallery.is_dir():
         return fail("index", f"gallery folder {gallery} does not exist or is not a folder")
@@ -85,12 +130,26 @@ def _run(args: argparse.Namespace) -> int:
     except (SearchInputError, ProvenanceMismatchError, KeyError, FileNotFoundError, ValueError) as error:
         return fail("index", first_line(error))
 
-    encode = make_encoder(model, batch_size=args.batch_size)
+    from imret.index.dist_run import dist_env, launch_workers
+
+    env = dist_env()
+    if env is None and args.workers > 1:
+        return launch_workers(_worker_args(args), args.workers)
+    encode = make_encoder(_on_rank_device(model, env), batch_size=args.batch_size)
     started = time.perf_counter()
+    distributed = None
+
+    def commit(encode_fn):
+        return sync_folder(index_path, gallery, encode_fn, provenance=model.provenance, rebuild=args.rebuild,
+                           index_type=args.index_type, batch_size=args.batch_size,
+                           progress=not args.no_progress and (env is None or env.rank == 0))
     try:
-        report = sync_folder(index_path, gallery, encode, provenance=model.provenance, rebuild=args.rebuild,
-                             index_type=args.index_type, batch_size=args.batch_size,
-                             progress=not args.no_progress)
+        if env is None:
+            report = commit(encode)
+        else:
+            report, distributed = _run_rank(args, env, gallery, index_path, encode, model.provenance, commit)
+            if report is None:
+                return EXIT_OK  # ranks other than 0: rank 0 commits and reports
     except (ProvenanceMismatchError, FileNotFoundError, ValueError) as error:
         return fail("index", first_line(error))
     seconds = time.perf_counter() - started
@@ -105,6 +164,10 @@ def _run(args: argparse.Namespace) -> int:
         "seconds": round(seconds, 3),
         "images_per_second": round(report.encoded / seconds, 2) if report.encoded and seconds > 0 else None,
     }
+    if distributed is not None:
+        summary.update(workers=distributed.world_size, encoded=distributed.encoded, reused=distributed.reused,
+                       images_per_second=round(distributed.encoded / seconds, 2)
+                       if distributed.encoded and seconds > 0 else None)
     if args.json:
         print(json.dumps(summary))
     else:
