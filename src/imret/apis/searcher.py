@@ -54,13 +54,15 @@ class IndexSearcher:
     """An opened gallery index plus the model that encodes queries for it."""
 
     def __init__(self, index_path: Union[str, os.PathLike], model: Optional[Union[str, nn.Module]] = None):
-        self.index_path = Path(index_path)
-        if not self.index_path.exists():
-            raise SearchInputError(f"no index at {index_path}; build one with: imret index GALLERY --out {index_path}")
-        from imret.index.gallery import GalleryIndex
+        from imret.index import open_index, scheme_of
 
+        uri = os.fspath(index_path)
+        self.index_path = Path(uri) if scheme_of(uri) == "local" else uri
         try:
-            self.index = GalleryIndex.open(self.index_path, mmap=True)
+            self.index = open_index(uri)
+        except FileNotFoundError:
+            raise SearchInputError(f"no index at {index_path}; build one with: imret index GALLERY --out {index_path}"
+                                   ) from None
         except Exception as error:
             raise SearchInputError(f"{index_path} is not a readable imret index ({type(error).__name__}: "
                                    f"{str(error).splitlines()[0] if str(error) else ''})") from None

@@ -19,7 +19,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "are encoded and deleted ones are dropped; an interrupted run resumes. Unreadable images "
                     "are reported on stderr and skipped.")
     parser.add_argument("gallery", metavar="GALLERY", help="folder of images (searched recursively)")
-    parser.add_argument("--out", "-o", required=True, metavar="INDEX", help="index directory to create or update")
+    parser.add_argument("--out", "-o", required=True, metavar="INDEX",
+                        help="index to create or update: a directory (an existing empty one is fine), "
+                             "milvus-lite:PATH.db[#COLLECTION] or milvus://HOST:PORT/COLLECTION (docs/scale.md)")
     parser.add_argument("--model", "-m", default=None,
                         help="zoo model name or config file (default: the index's model, or "
                              "efficientnet-lite0_gem for a new index); see `imret index --list-models`")
@@ -40,15 +42,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _check_existing(index_path: Path, model, rebuild: bool) -> None:
-    """Refuse (before any work) to add vectors of ``model`` to an index made by another model."""
-    from imret.apis.searcher import check_provenance
-    from imret.index.gallery import GalleryIndex
+def _stored_provenance(index_uri: str):
+    """The provenance of the index at ``index_uri``, None when there is none yet.
 
-    if rebuild or not index_path.exists():
-        return
-    index = GalleryIndex.open(index_path, mmap=True)
-    check_provenance(index_path, index.provenance, model)
+    Opened for writing: what an interrupted run left is repaired first.
+    """
+    from imret.index import open_index
+
+    try:
+        with open_index(index_uri, writable=True) as index:
+            return index.provenance
+    except FileNotFoundError:
+        return None
 
 
 def _worker_args(args: argparse.Namespace) -> list[str]:
@@ -64,29 +69,24 @@ def _worker_args(args: argparse.Namespace) -> list[str]:
     return ["index", *argv]
 
 
-def _on_rank_device(model, env):
-    """The model on this rank's device (GPU ``LOCAL_RANK`` under nccl)."""
-    if env is None:
-        return model
-    from imret.index.dist_run import torch_device
-
-    return model.to(torch_device(env))
-
-
-def _run_rank(args, env, gallery, index_path, encode, provenance, commit):
-    """This rank's part of a distributed run: (report, totals) on rank 0, (None, None) elsewhere."""
-    from imret.index.dist_run import default_staging_dir, distributed_index
-    from imret.index.gallery import GalleryIndex
-    from imret.index.storage import is_index_dir
+def _run_rank(args, env, model, commit):
+    """This rank's part of a torchrun job: (report, totals) on rank 0, (None, None) elsewhere."""
+    from imret.apis import make_encoder
+    from imret.index import open_index
+    from imret.index.dist_run import default_staging_dir, distributed_index, torch_device
 
     def stored():
-        if args.rebuild or not is_index_dir(index_path):
+        if args.rebuild:
             return {}
-        index = GalleryIndex.open(index_path, mmap=True)
-        return {m["id"]: (m.get("size"), m.get("mtime")) for m in index.get_metadata(index.ids)}
+        try:
+            with open_index(args.out) as index:
+                return {item_id: (print_.size, print_.mtime) for item_id, print_ in index.iter_fingerprints()}
+        except FileNotFoundError:
+            return {}
 
-    return distributed_index(env, str(gallery), encode, provenance, stored, commit,
-                             default_staging_dir(str(index_path)), shard_size=args.shard_size)
+    encode = make_encoder(model.to(torch_device(env)), batch_size=args.batch_size)
+    return distributed_index(env, args.gallery, encode, model.provenance, stored, commit,
+                             default_staging_dir(args.out), shard_size=args.shard_size)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -107,27 +107,28 @@ def _run(args: argparse.Namespace) -> int:
         return fail("index", f"--batch-size must be >= 1, got {args.batch_size}")
     if args.workers < 1 or args.shard_size < 1:
         return fail("index", f"--workers and --shard-size must be >= 1, got {args.workers} and {args.shard_size}")
-    gallery, index_path = Path(args.gallery), Path(args.out)
+    from imret.index import resolve_backend, scheme_of
+
+    gallery, index_uri = Path(args.gallery), args.out
+    index_path = Path(index_uri) if scheme_of(index_uri) == "local" else None
     if not gallery.is_dir():
         return fail("index", f"gallery folder {gallery} does not exist or is not a folder")
     if not list_image_files(gallery):
         return fail("index", f"gallery folder {gallery} contains no images (looked for .jpg, .png, ... files)")
-    if index_path.exists() and not index_path.is_dir():
+    if index_path is not None and index_path.exists() and not index_path.is_dir():
         return fail("index", f"--out {index_path} exists and is not an index directory")
 
+    from imret.apis.searcher import check_provenance
     from imret.index.errors import ProvenanceMismatchError
-    from imret.index.gallery import GalleryIndex
     from imret.index.sync import sync_folder
 
-    model_name = args.model
     try:
-        if model_name is None:
-            model_name = DEFAULT_MODEL
-            if index_path.exists() and not args.rebuild:
-                model_name = model_name_of(GalleryIndex.open(index_path, mmap=True).provenance)
-        model = get_model(model_name)
-        _check_existing(index_path, model, args.rebuild)
-    except (SearchInputError, ProvenanceMismatchError, KeyError, FileNotFoundError, ValueError) as error:
+        resolve_backend(index_uri).check_target(index_uri, overwrite=True)
+        stored = None if args.rebuild else _stored_provenance(index_uri)
+        model = get_model(args.model or (model_name_of(stored) if stored is not None else DEFAULT_MODEL))
+        if stored is not None:
+            check_provenance(index_uri, stored, model)
+    except (SearchInputError, ProvenanceMismatchError, KeyError, OSError, ValueError) as error:
         return fail("index", first_line(error))
 
     from imret.index.dist_run import dist_env, launch_workers
@@ -135,30 +136,29 @@ def _run(args: argparse.Namespace) -> int:
     env = dist_env()
     if env is None and args.workers > 1:
         return launch_workers(_worker_args(args), args.workers)
-    encode = make_encoder(_on_rank_device(model, env), batch_size=args.batch_size)
     started = time.perf_counter()
     distributed = None
 
     def commit(encode_fn):
-        return sync_folder(index_path, gallery, encode_fn, provenance=model.provenance, rebuild=args.rebuild,
+        return sync_folder(index_uri, gallery, encode_fn, provenance=model.provenance, rebuild=args.rebuild,
                            index_type=args.index_type, batch_size=args.batch_size,
                            progress=not args.no_progress and (env is None or env.rank == 0))
     try:
         if env is None:
-            report = commit(encode)
+            report = commit(make_encoder(model, batch_size=args.batch_size))
         else:
-            report, distributed = _run_rank(args, env, gallery, index_path, encode, model.provenance, commit)
+            report, distributed = _run_rank(args, env, model, commit)
             if report is None:
                 return EXIT_OK  # ranks other than 0: rank 0 commits and reports
-    except (ProvenanceMismatchError, FileNotFoundError, ValueError) as error:
+    except (ProvenanceMismatchError, OSError, ValueError) as error:
         return fail("index", first_line(error))
     seconds = time.perf_counter() - started
     for path, reason in sorted(report.failed.items()):
         print(f"imret index: skipped unreadable image {path}: {reason}", file=sys.stderr)
 
-    count = len(GalleryIndex.open(index_path, mmap=True))
+    count = report.count
     summary = {
-        "index": str(index_path), "gallery": str(gallery), "model": model.zoo_name, "count": count,
+        "index": index_uri, "gallery": str(gallery), "model": model.zoo_name, "count": count,
         "added": report.added, "updated": report.updated, "removed": report.removed,
         "unchanged": report.unchanged, "failed": len(report.failed), "encoded": int(report.encoded),
         "seconds": round(seconds, 3),
@@ -172,7 +172,7 @@ def _run(args: argparse.Namespace) -> int:
         print(json.dumps(summary))
     else:
         rate = f" ({summary['images_per_second']} images/s)" if summary["images_per_second"] else ""
-        print(f"indexed {gallery} -> {index_path}: {count} images with {model.zoo_name}; "
+        print(f"indexed {gallery} -> {index_uri}: {count} images with {model.zoo_name}; "
               f"encoded {summary['encoded']} in {seconds:.1f} s{rate}; added {summary['added']}, "
               f"updated {summary['updated']}, removed {summary['removed']}, unchanged {summary['unchanged']}, "
               f"failed {summary['failed']}")

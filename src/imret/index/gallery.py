@@ -1,12 +1,14 @@
-"""GalleryIndex: vectors, stable string ids, metadata and provenance in one directory."""
+"""GalleryIndex, the ``local`` back end: vectors, stable string ids, metadata and provenance in one directory.
+
+FAISS is used only here (through :mod:`.faiss_backend`); other back ends bring their own engine.
+"""
 from __future__ import annotations
 
 import datetime as _dt
 import os
 import shutil
 import warnings
-from dataclasses import dataclass
-from typing import Any, Mapping, Optional, Sequence, Union
+from typing import Any, Iterator, Mapping, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -14,23 +16,15 @@ import torch
 from ..matching import SIMILARITY_FUNCTIONS, topk_similarity
 from ..version import __version__
 from . import storage
+from .backend import Fingerprint, IndexBackend, SearchResult, register_backend
 from .errors import IndexFormatError, UnknownIdError
 from .faiss_backend import (build_faiss_index, faiss_search, prepare_vectors, read_faiss_index,
                             set_search_params, write_faiss_index)
-from .metadata_db import count_rows, read_metadata, write_metadata
-from .vector_file import DTYPES, read_vectors, write_vectors
+from .metadata_db import iter_fingerprints, read_metadata, write_metadata
+from .vector_file import DTYPES, write_vectors
 
 ArrayLike = Union[np.ndarray, torch.Tensor, Sequence[Sequence[float]]]
 BACKENDS = ("exact", "faiss")
-
-
-@dataclass
-class SearchResult:
-    """Per query: the best ``k`` scores (larger = more similar), their ids and metadata, best first."""
-
-    scores: np.ndarray
-    ids: list[list[str]]
-    metadata: list[list[dict]]
 
 
 def _as_matrix(values: ArrayLike, what: str) -> np.ndarray:
@@ -50,7 +44,8 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-class GalleryIndex:
+@register_backend("local")
+class GalleryIndex(IndexBackend):
     """A directory of gallery vectors searchable by similarity; see DESIGN.md section 5.
 
     Cosine galleries store unit-length vectors. Changes stay in memory until :meth:`save`,
@@ -86,13 +81,14 @@ class GalleryIndex:
             raise ValueError(f"metric must be one of {', '.join(SIMILARITY_FUNCTIONS)}, got {metric!r}")
         if dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
-        if not isinstance(dim, int) or dim <= 0:
+        if not isinstance(dim, int) or isinstance(dim, bool) or dim <= 0:
             raise ValueError(f"dim must be a positive integer, got {dim!r}")
-        exists = os.path.isdir(path) and bool(os.listdir(path))
-        if exists and not (overwrite and storage.is_index_dir(path)):
-            what = "an index" if storage.is_index_dir(path) else "a non-empty directory"
-            raise FileExistsError(f"{path} is already {what}; open it with GalleryIndex.open"
-                                  + (" or pass overwrite=True (--rebuild)" if what == "an index" else ""))
+        if provenance is not None and not isinstance(provenance, Mapping):
+            raise TypeError(f"provenance must be a mapping, got {type(provenance).__name__}")
+        path = os.fspath(path)
+        storage.check_target(path, overwrite)
+        storage.repair(path)
+        exists = storage.is_index_dir(path)
         manifest = {
             "format": storage.FORMAT, "format_version": storage.FORMAT_VERSION, "dim": dim, "metric": metric,
             "count": 0, "dtype": dtype, "index_type": index_type,
@@ -105,26 +101,42 @@ class GalleryIndex:
         return index
 
     @classmethod
-    def open(cls, path: str, mmap: bool = True) -> "GalleryIndex":
-        """Open the index at ``path``; vectors are memory-mapped unless ``mmap=False``."""
-        version = storage.current_version(path)
-        manifest = storage.read_manifest(version)
-        count, dim, dtype = manifest["count"], manifest["dim"], manifest["dtype"]
-        if dtype not in DTYPES or manifest["metric"] not in SIMILARITY_FUNCTIONS:
-            raise IndexFormatError(f"{version}: unsupported dtype {dtype!r} or metric {manifest['metric']!r}")
-        ids = storage.read_ids(version, count)
-        vectors = read_vectors(os.path.join(version, storage.VECTORS), dtype, (count, dim), mmap=mmap)
-        metadata_file = os.path.join(version, storage.METADATA)
-        if not os.path.isfile(metadata_file):
-            raise IndexFormatError(f"{metadata_file}: metadata database is missing")
-        rows = count_rows(metadata_file)
-        if rows != count:
-            raise IndexFormatError(f"{metadata_file}: {rows} metadata rows for {count} vectors")
-        faiss_file = os.path.join(version, storage.FAISS)
-        return cls(path, manifest, vectors, ids, metadata_file,
-                   faiss_file if os.path.isfile(faiss_file) else None)
+    def open(cls, path: str, mmap: bool = True, writable: bool = False) -> "GalleryIndex":
+        """Open the index at ``path``; vectors are memory-mapped unless ``mmap=False``.
+
+        Checks the manifest's field types and every file's size against it, and the ids' checksum
+        (``imret verify`` hashes everything). ``writable=True`` first repairs what an interrupted save
+        left (see :func:`storage.repair`); a read-only open never changes the directory.
+        ``FileNotFoundError`` when there is no index (missing or empty directory).
+        """
+        path = os.fspath(path)
+        if writable:
+            storage.repair(path)
+        version = storage.load_version(storage.current_version(path), mmap=mmap)
+        return cls(path, version.manifest, version.vectors, version.ids, version.metadata_file, version.faiss_file)
+
+    @classmethod
+    def open_uri(cls, uri: str, writable: bool = False, mmap: bool = True) -> "GalleryIndex":
+        """:func:`imret.index.open_index` for a directory path."""
+        return cls.open(uri, mmap=mmap, writable=writable)
+
+    @classmethod
+    def create_uri(cls, uri: str, dim: int, metric: str = "cosine_similarity",
+                   provenance: Optional[Mapping[str, Any]] = None, overwrite: bool = False,
+                   index_type: Optional[str] = None, dtype: str = "float32") -> "GalleryIndex":
+        """:func:`imret.index.create_index` for a directory path (``index_type`` None: exact search only)."""
+        return cls.create(uri, dim, metric=metric, provenance=provenance, dtype=dtype, index_type=index_type,
+                          overwrite=overwrite)
+
+    @classmethod
+    def check_target(cls, uri: str, overwrite: bool = False) -> None:
+        storage.check_target(uri, overwrite)
 
     # properties -------------------------------------------------------------------------------------
+    @property
+    def uri(self) -> str:
+        return self.path
+
     def __len__(self) -> int:
         return len(self._row)
 
@@ -156,6 +168,9 @@ class GalleryIndex:
     @property
     def provenance(self) -> dict:
         return dict(self._manifest["provenance"])
+
+    def set_provenance(self, provenance: Mapping[str, Any]) -> None:
+        self._manifest["provenance"] = dict(provenance)
 
     @property
     def manifest(self) -> dict:
@@ -288,6 +303,28 @@ class GalleryIndex:
         for key, meta in zip(ids, metadata):
             self._meta_changes[key] = dict(meta)
 
+    def iter_ids(self) -> Iterator[str]:
+        return iter(self.ids)
+
+    def get_vectors(self, ids: Sequence[str]) -> np.ndarray:
+        ids = list(ids)
+        unknown = [key for key in ids if key not in self._row]
+        if unknown:
+            raise UnknownIdError(f"get_vectors: id {unknown[0]!r} is not in the index {self.path}")
+        self._compact()
+        rows = np.fromiter((self._row[key] for key in ids), dtype=np.int64, count=len(ids))
+        return np.asarray(self._base[rows], dtype=np.float32).reshape(len(ids), self.dim)
+
+    def iter_fingerprints(self) -> Iterator[tuple[str, Fingerprint]]:
+        stored = iter_fingerprints(self._metadata_file) if self._metadata_file else {}
+        for key in self.ids:
+            meta = self._meta_changes.get(key, False)
+            if meta is False:
+                yield key, stored.get(key, Fingerprint(None, None, None))
+            else:
+                meta = meta or {}
+                yield key, Fingerprint(meta.get("size"), meta.get("mtime"), meta.get("sha256"))
+
     def get_metadata(self, ids: Sequence[str]) -> list[dict]:
         """Metadata dict (with ``'id'``) for each id; unknown ids raise :class:`UnknownIdError`."""
         ids = list(ids)
@@ -357,6 +394,10 @@ class GalleryIndex:
         return SearchResult(scores[:, :k], hit_ids, [[meta[key] for key in row] for row in hit_ids])
 
     # persistence ------------------------------------------------------------------------------------
+    def commit(self, checkpoint: bool = False) -> None:
+        """:meth:`save`; a ``checkpoint`` leaves a changed FAISS index to be built by the final commit."""
+        self.save(build_faiss=not checkpoint)
+
     def save(self, build_faiss: bool = True) -> None:
         """Write the index atomically: a crash leaves the previous or the new version, never a mix.
 
@@ -380,10 +421,10 @@ class GalleryIndex:
         changes = dict(self._meta_changes)
         ids = list(self._ids)
 
-        def fill(tmp: str) -> None:
-            write_vectors(os.path.join(tmp, storage.VECTORS), vectors, self.dtype,
-                          {"format": storage.FORMAT, "metric": self.metric})
-            storage.write_json_atomic(os.path.join(tmp, storage.IDS), ids)
+        def fill(tmp: str) -> dict[str, str]:
+            digest = write_vectors(os.path.join(tmp, storage.VECTORS), vectors, self.dtype,
+                                   {"format": storage.FORMAT, "metric": self.metric})
+            storage.write_ids(os.path.join(tmp, storage.IDS), ids)
             db = os.path.join(tmp, storage.METADATA)
             if old_metadata:
                 shutil.copyfile(old_metadata, db)
@@ -392,9 +433,9 @@ class GalleryIndex:
                 write_faiss_index(faiss_index, os.path.join(tmp, storage.FAISS))
             elif carried_faiss:
                 shutil.copyfile(carried_faiss, os.path.join(tmp, storage.FAISS))
-            storage.write_json_atomic(os.path.join(tmp, storage.MANIFEST), manifest)
+            return {storage.VECTORS: digest}
 
-        version = storage.publish_version(self.path, fill)
+        version, manifest = storage.publish_version(self.path, fill, manifest)
         self._manifest = manifest
         self._metadata_file = os.path.join(version, storage.METADATA)
         faiss_file = os.path.join(version, storage.FAISS)

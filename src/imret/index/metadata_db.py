@@ -5,6 +5,7 @@ import json
 import sqlite3
 from typing import Iterable, Mapping, Optional
 
+from .backend import Fingerprint
 from .errors import IndexFormatError
 
 COLUMNS = ("path", "label", "size", "mtime", "sha256")
@@ -37,6 +38,16 @@ def count_rows(path: str) -> int:
     conn = connect_readonly(path)
     try:
         return conn.execute("SELECT count(*) FROM items").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def iter_fingerprints(path: str) -> dict[str, Fingerprint]:
+    """Every stored id with its size, mtime and sha256, in one scan of the database."""
+    conn = connect_readonly(path)
+    try:
+        return {row[0]: Fingerprint(row[1], row[2], row[3])
+                for row in conn.execute("SELECT id, size, mtime, sha256 FROM items")}
     finally:
         conn.close()
 
