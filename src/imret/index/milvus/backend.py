@@ -2,8 +2,10 @@
 
 Schema: ``pk`` (VARCHAR(64) primary key, see :mod:`.codec`), ``vector`` (FLOAT_VECTOR) and ``meta``
 (JSON: the item's id and metadata). The collection's properties hold the imret format marker, the
-metric, the provenance and default search parameters. Writes go to Milvus as they are made;
-:meth:`MilvusBackend.commit` stores the provenance and flushes (Milvus has no multi-batch transactions).
+metric, the provenance and default search parameters. Changes are kept in memory until
+:meth:`MilvusBackend.commit`, which writes them (upserts, then deletes, then the provenance) and
+flushes; reads and searches see uncommitted changes. Milvus has no multi-request transactions: a
+commit interrupted half-way leaves part of its changes written (a sync run again completes them).
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from ..errors import IndexFormatError, UnknownIdError
 from ..faiss_backend import prepare_vectors
 from .codec import (MILVUS_METRICS, as_matrix, decode_metadata, encode_metadata, item_key,
                     scores_from_distances)
+from .index_spec import IndexSpec, parse_index_spec
 from .uri import MilvusTarget, parse_milvus_uri
 
 FORMAT = "imret-milvus-gallery"
@@ -28,7 +31,6 @@ PROP_VERSION = "imret.format_version"
 PROP_METRIC = "imret.metric"
 PROP_PROVENANCE = "imret.provenance"
 PROP_SEARCH = "imret.search_params"
-DEFAULT_INDEX_TYPE = "FLAT"
 CONNECT_TIMEOUT = 10.0
 MAX_TOPK = 16384
 QUERY_CHUNK = 1024
@@ -36,7 +38,7 @@ REQUEST_BYTES = 16 << 20  # rows per write/read request are chosen to stay well 
 
 
 class MilvusUnavailableError(ConnectionError):
-    """The Milvus server cannot be reached or refused the request; the message names the URI (no credentials)."""
+    """The Milvus server cannot be reached or refused a request; the message names the URI (no credentials)."""
 
 
 def _pymilvus():
@@ -56,15 +58,20 @@ def _reason(exc: BaseException, target: MilvusTarget) -> str:
     return text
 
 
+def _check_place(target: MilvusTarget, must_exist: bool) -> None:
+    if not target.is_lite:
+        return
+    folder = os.path.dirname(target.lite_path)
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"{target.uri}: folder {folder} does not exist")
+    if must_exist and not os.path.exists(target.lite_path):
+        raise FileNotFoundError(f"{target.uri}: no Milvus Lite database at {target.lite_path}; create one "
+                                f"with: imret index GALLERY --out {target.uri}")
+
+
 def _connect(target: MilvusTarget, must_exist: bool):
+    _check_place(target, must_exist)
     pymilvus = _pymilvus()
-    if target.is_lite:
-        folder = os.path.dirname(target.lite_path)
-        if not os.path.isdir(folder):
-            raise FileNotFoundError(f"{target.uri}: folder {folder} does not exist")
-        if must_exist and not os.path.exists(target.lite_path):
-            raise FileNotFoundError(f"{target.uri}: no Milvus Lite database at {target.lite_path}; create one "
-                                    f"with: imret index GALLERY --out {target.uri}")
     try:
         if target.is_lite:
             return pymilvus.MilvusClient(target.lite_path)
@@ -84,11 +91,19 @@ def _check_ids(ids: Sequence[str], what: str) -> list[str]:
     bad = [i for i in ids if not isinstance(i, str) or not i]
     if bad:
         raise TypeError(f"{what}: ids must be non-empty strings, got {bad[0]!r}")
-    if len(set(ids)) != len(ids):
-        seen: set[str] = set()
-        twice = next(i for i in ids if i in seen or seen.add(i))
-        raise ValueError(f"{what}: id {twice!r} appears twice in the same call")
+    seen: set[str] = set()
+    for item_id in ids:
+        if item_id in seen:
+            raise ValueError(f"{what}: id {item_id!r} appears twice in the same call")
+        seen.add(item_id)
     return ids
+
+
+def _index_params(client: Any, spec: IndexSpec, metric: str):
+    params = client.prepare_index_params()
+    params.add_index(field_name="vector", index_type=spec.index_type, metric_type=MILVUS_METRICS[metric],
+                     params=dict(spec.build))
+    return params
 
 
 @register_backend("milvus")
@@ -99,7 +114,7 @@ class MilvusBackend(IndexBackend):
     concurrent_writers = True
 
     def __init__(self, target: MilvusTarget, client: Any, dim: int, metric: str, provenance: Mapping[str, Any],
-                 search_params: Mapping[str, Any]) -> None:
+                 search_params: Mapping[str, Any], index_type: str) -> None:
         self._target = target
         self._client = client
         self._dim = dim
@@ -107,11 +122,19 @@ class MilvusBackend(IndexBackend):
         self._provenance = dict(provenance)
         self._provenance_dirty = False
         self._search_params = dict(search_params)
+        self._index_type = index_type
         self._batch = _rows_per_request(dim)
+        # uncommitted changes: id -> (vector, metadata) to write, or None to delete
+        self._pending: dict[str, Optional[tuple[np.ndarray, dict]]] = {}
 
     # construction -----------------------------------------------------------------------------------
     @classmethod
-    def open_uri(cls, uri: str, **options: Any) -> "MilvusBackend":
+    def check_target(cls, uri: str, overwrite: bool = False) -> None:
+        """A malformed URI or a missing folder fails here, before any work."""
+        _check_place(parse_milvus_uri(uri), must_exist=False)
+
+    @classmethod
+    def open_uri(cls, uri: str, writable: bool = False, **options: Any) -> "MilvusBackend":
         """Open an existing imret collection; a missing or foreign collection is a clear error."""
         target = parse_milvus_uri(uri)
         client = _connect(target, must_exist=True)
@@ -127,6 +150,7 @@ class MilvusBackend(IndexBackend):
         try:
             exists = client.has_collection(name)
             info = client.describe_collection(name) if exists else None
+            index_info = client.describe_index(name, "vector") if exists else None
         except Exception as exc:
             raise MilvusUnavailableError(f"{target.uri}: Milvus request failed ({_reason(exc, target)})") from None
         if not exists:
@@ -135,43 +159,43 @@ class MilvusBackend(IndexBackend):
         props = info.get("properties") or {}
         if props.get(PROP_FORMAT) != FORMAT:
             raise IndexFormatError(f"{target.uri}: the collection was not made by imret (no {PROP_FORMAT} property)")
-        if int(props.get(PROP_VERSION, 0)) > FORMAT_VERSION:
-            raise IndexFormatError(f"{target.uri}: format version {props.get(PROP_VERSION)} is newer than this "
-                                   f"imret supports ({FORMAT_VERSION}); upgrade imret")
         fields = {f["name"]: f for f in info.get("fields", [])}
         try:
+            if int(props.get(PROP_VERSION, 0)) > FORMAT_VERSION:
+                raise IndexFormatError(f"{target.uri}: format version {props.get(PROP_VERSION)} is newer than "
+                                       f"this imret supports ({FORMAT_VERSION}); upgrade imret")
             dim = int(fields["vector"]["params"]["dim"])
             provenance = json.loads(props.get(PROP_PROVENANCE, "{}"))
             search_params = json.loads(props.get(PROP_SEARCH, "{}"))
             metric = props[PROP_METRIC]
         except (KeyError, TypeError, ValueError) as exc:
+            if isinstance(exc, IndexFormatError):
+                raise
             raise IndexFormatError(f"{target.uri}: unreadable imret collection description ({exc})") from None
         if metric not in MILVUS_METRICS or "pk" not in fields or "meta" not in fields:
             raise IndexFormatError(f"{target.uri}: unexpected schema or metric {metric!r}")
         client.load_collection(name)
         klass = MilvusLiteBackend if target.is_lite else MilvusBackend
-        return klass(target, client, dim, metric, provenance, search_params)
+        return klass(target, client, dim, metric, provenance, search_params,
+                     str((index_info or {}).get("index_type", "FLAT")))
 
     @classmethod
     def create_uri(cls, uri: str, dim: int, metric: str = "cosine_similarity",
-                   provenance: Optional[Mapping[str, Any]] = None, index_type: Optional[str] = None,
-                   index_params: Optional[Mapping[str, Any]] = None,
-                   search_params: Optional[Mapping[str, Any]] = None, overwrite: bool = False,
+                   provenance: Optional[Mapping[str, Any]] = None, overwrite: bool = False,
+                   index_type: Optional[str] = None, search_params: Optional[Mapping[str, Any]] = None,
                    **options: Any) -> "MilvusBackend":
         """A new empty collection.
 
-        ``index_type`` is a Milvus index type (``FLAT`` default, ``HNSW``, ``IVF_FLAT``, ``IVF_PQ``, ...)
-        built with ``index_params`` (e.g. ``{'M': 16, 'efConstruction': 200}``); ``search_params``
-        (e.g. ``{'ef': 64}``, ``{'nprobe': 16}``) are the defaults of every search. ``overwrite=True``
-        drops an existing collection first (Milvus cannot swap collections atomically).
+        ``index_type``: see :mod:`.index_spec` (``FLAT`` default, ``HNSW:M=16,efConstruction=200,ef=64``,
+        ``IVF_FLAT:nlist=1024,nprobe=16``, or FAISS-style ``HNSW32``); ``search_params`` add default
+        search parameters. ``overwrite=True`` drops an existing collection first (Milvus cannot swap
+        collections atomically).
         """
         if metric not in MILVUS_METRICS:
             raise ValueError(f"metric must be one of {', '.join(MILVUS_METRICS)}, got {metric!r}")
         if not isinstance(dim, int) or dim <= 0:
             raise ValueError(f"dim must be a positive integer, got {dim!r}")
-        index_type = (index_type or DEFAULT_INDEX_TYPE).upper()
-        if index_type == "FLAT" and index_params:
-            raise ValueError("index_params need an index type other than FLAT")
+        spec = parse_index_spec(index_type)
         target = parse_milvus_uri(uri)
         pymilvus = _pymilvus()
         client = _connect(target, must_exist=False)
@@ -186,21 +210,18 @@ class MilvusBackend(IndexBackend):
             schema.add_field("pk", pymilvus.DataType.VARCHAR, is_primary=True, max_length=64)
             schema.add_field("vector", pymilvus.DataType.FLOAT_VECTOR, dim=dim)
             schema.add_field("meta", pymilvus.DataType.JSON)
-            params = client.prepare_index_params()
-            params.add_index(field_name="vector", index_type=index_type, metric_type=MILVUS_METRICS[metric],
-                             params=dict(index_params or {}))
             properties = {PROP_FORMAT: FORMAT, PROP_VERSION: str(FORMAT_VERSION), PROP_METRIC: metric,
                           PROP_PROVENANCE: json.dumps(dict(provenance or {}), sort_keys=True),
-                          PROP_SEARCH: json.dumps(dict(search_params or {}), sort_keys=True)}
-            client.create_collection(name, schema=schema, index_params=params, consistency_level="Strong",
-                                     properties=properties)
+                          PROP_SEARCH: json.dumps(dict(spec.search, **(search_params or {})), sort_keys=True)}
+            client.create_collection(name, schema=schema, index_params=_index_params(client, spec, metric),
+                                     consistency_level="Strong", properties=properties)
         except (FileExistsError, ValueError):
             client.close()
             raise
         except Exception as exc:
             client.close()
             raise ValueError(f"{target.uri}: Milvus refused to create the collection with index type "
-                             f"{index_type} ({_reason(exc, target)})") from None
+                             f"{spec.index_type} {spec.build} ({_reason(exc, target)})") from None
         return cls._open_collection(target, client)
 
     # description ------------------------------------------------------------------------------------
@@ -217,6 +238,10 @@ class MilvusBackend(IndexBackend):
         return self._metric
 
     @property
+    def index_type(self) -> str:
+        return self._index_type
+
+    @property
     def provenance(self) -> dict:
         return dict(self._provenance)
 
@@ -229,18 +254,46 @@ class MilvusBackend(IndexBackend):
         self._provenance = dict(provenance)
         self._provenance_dirty = True
 
+    def set_index_type(self, index_type: Optional[str]) -> None:
+        """Rebuild the collection's search structure as ``index_type`` (see :meth:`create_uri`)."""
+        spec = parse_index_spec(index_type)
+        if spec.index_type == self._index_type and not spec.build and not spec.search:
+            return
+        name = self._target.collection
+        try:
+            self._client.release_collection(name)
+            self._client.drop_index(name, "vector")
+            self._client.create_index(name, _index_params(self._client, spec, self.metric))
+            self._client.load_collection(name)
+        except Exception as exc:
+            raise ValueError(f"{self.uri}: cannot switch to index type {spec.index_type} "
+                             f"({_reason(exc, self._target)})") from None
+        self._index_type = spec.index_type
+        self._search_params = dict(spec.search)
+        self._call("alter_collection_properties", properties={PROP_SEARCH: json.dumps(spec.search, sort_keys=True)})
+
     def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        if self._client is None:
+            raise ValueError(f"{self.uri}: the index was closed")
         try:
             return getattr(self._client, method)(self._target.collection, *args, **kwargs)
         except Exception as exc:
             raise MilvusUnavailableError(f"{self.uri}: Milvus {method} failed ({_reason(exc, self._target)})") from None
 
+    def _stored_count(self) -> int:
+        return int(self._call("query", filter="", output_fields=["count(*)"])[0]["count(*)"])
+
     def __len__(self) -> int:
-        rows = self._call("query", filter="", output_fields=["count(*)"])
-        return int(rows[0]["count(*)"])
+        stored = self._stored_keys(list(self._pending))
+        delta = sum((change is not None) - (item_key(i) in stored) for i, change in self._pending.items())
+        return self._stored_count() + delta
 
     def __contains__(self, item_id: object) -> bool:
-        return isinstance(item_id, str) and bool(item_id) and bool(self._stored_keys([item_id]))
+        if not isinstance(item_id, str) or not item_id:
+            return False
+        if item_id in self._pending:
+            return self._pending[item_id] is not None
+        return bool(self._stored_keys([item_id]))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.uri!r}, dim={self.dim}, metric={self.metric!r})"
@@ -254,7 +307,11 @@ class MilvusBackend(IndexBackend):
             found.update(row["pk"] for row in rows)
         return found
 
-    def _rows(self, ids: list[str], vectors: Any, metadata: Optional[Sequence[Mapping]], what: str) -> list[dict]:
+    def _present(self, ids: Sequence[str]) -> set[str]:
+        stored = self._stored_keys([i for i in ids if i not in self._pending])
+        return {i for i in ids if (self._pending[i] is not None if i in self._pending else item_key(i) in stored)}
+
+    def _checked(self, ids: list[str], vectors: Any, metadata: Optional[Sequence[Mapping]], what: str) -> np.ndarray:
         array = as_matrix(vectors, f"{what}: vectors")
         if array.shape[1] != self.dim:
             raise ValueError(f"{what}: vectors have dim {array.shape[1]}, the index at {self.uri} has dim {self.dim}")
@@ -264,54 +321,69 @@ class MilvusBackend(IndexBackend):
             raise ValueError(f"{what}: {len(ids)} ids but {len(metadata)} metadata entries")
         if self.metric == "cosine_similarity":
             array = prepare_vectors(array, self.metric)
-        metas = metadata if metadata is not None else [{}] * len(ids)
-        return [{"pk": item_key(i), "vector": row, "meta": encode_metadata(i, m)}
-                for i, row, m in zip(ids, array.tolist(), metas)]
+        for item_id, meta in zip(ids, metadata or [{}] * len(ids)):
+            encode_metadata(item_id, meta)  # bad metadata fails now, not at commit
+        return array
 
-    def _write(self, method: str, rows: list[dict]) -> None:
-        for start in range(0, len(rows), self._batch):
-            self._call(method, rows[start:start + self._batch])
+    def _stage(self, ids: list[str], array: np.ndarray, metadata: Optional[Sequence[Mapping]]) -> None:
+        for offset, item_id in enumerate(ids):
+            meta = dict(metadata[offset]) if metadata is not None else {}
+            self._pending[item_id] = (array[offset].copy(), meta)
 
     def add(self, ids: Sequence[str], vectors: Any, metadata: Optional[Sequence[Mapping]] = None) -> None:
         ids = _check_ids(ids, "add")
-        rows = self._rows(ids, vectors, metadata, "add")
-        present = self._stored_keys(ids)
+        array = self._checked(ids, vectors, metadata, "add")
+        present = self._present(ids)
         if present:
-            first = next(i for i in ids if item_key(i) in present)
+            first = next(i for i in ids if i in present)
             raise ValueError(f"add: id {first!r} is already in the index {self.uri}; use upsert to replace it")
-        self._write("insert", rows)
+        self._stage(ids, array, metadata)
 
     def upsert(self, ids: Sequence[str], vectors: Any, metadata: Optional[Sequence[Mapping]] = None) -> None:
         ids = _check_ids(ids, "upsert")
-        self._write("upsert", self._rows(ids, vectors, metadata, "upsert"))
+        self._stage(ids, self._checked(ids, vectors, metadata, "upsert"), metadata)
 
     def _require(self, ids: list[str], what: str) -> None:
-        present = self._stored_keys(ids)
-        unknown = [i for i in ids if item_key(i) not in present]
+        present = self._present(ids)
+        unknown = [i for i in ids if i not in present]
         if unknown:
             raise UnknownIdError(f"{what}: {len(unknown)} id(s) not in the index {self.uri}, e.g. {unknown[0]!r}")
 
     def remove(self, ids: Sequence[str]) -> None:
         ids = _check_ids(ids, "remove")
         self._require(ids, "remove")
-        keys = [item_key(i) for i in ids]
-        for start in range(0, len(keys), QUERY_CHUNK):
-            self._call("delete", ids=keys[start:start + QUERY_CHUNK])
+        for item_id in ids:
+            self._pending[item_id] = None
 
     def update_metadata(self, ids: Sequence[str], metadata: Sequence[Mapping]) -> None:
         ids = _check_ids(ids, "update_metadata")
         if len(metadata) != len(ids):
             raise ValueError(f"update_metadata: {len(ids)} ids but {len(metadata)} metadata entries")
-        self._write("upsert", self._rows(ids, self.get_vectors(ids), metadata, "update_metadata"))
+        vectors = self.get_vectors(ids)
+        for item_id, meta in zip(ids, metadata):
+            encode_metadata(item_id, meta)
+        self._stage(ids, vectors, metadata)
 
-    def commit(self) -> None:
+    def commit(self, checkpoint: bool = False) -> None:
+        """Write the buffered changes, the provenance, and flush."""
+        changes = list(self._pending.items())
+        rows = [{"pk": item_key(i), "vector": c[0].tolist(), "meta": encode_metadata(i, c[1])}
+                for i, c in changes if c is not None]
+        deletes = [item_key(i) for i, c in changes if c is None]
+        for start in range(0, len(rows), self._batch):
+            self._call("upsert", rows[start:start + self._batch])
+        for start in range(0, len(deletes), QUERY_CHUNK):
+            self._call("delete", ids=deletes[start:start + QUERY_CHUNK])
+        self._pending = {}
         if self._provenance_dirty:
             self._call("alter_collection_properties",
                        properties={PROP_PROVENANCE: json.dumps(self._provenance, sort_keys=True)})
             self._provenance_dirty = False
-        self._call("flush")
+        if not checkpoint:
+            self._call("flush")
 
     def close(self) -> None:
+        """Release the connection; uncommitted changes are dropped."""
         if self._client is not None:
             self._client.close()
             self._client = None
@@ -324,17 +396,24 @@ class MilvusBackend(IndexBackend):
             raise MilvusUnavailableError(f"{self.uri}: Milvus drop failed ({_reason(exc, self._target)})") from None
 
     # reading ----------------------------------------------------------------------------------------
-    def _fetch(self, ids: Sequence[str], field: str, what: str) -> list[Any]:
+    def _fetch(self, ids: Sequence[str], column: str, what: str) -> list[Any]:
         ids = list(ids)
-        keys = [item_key(i) for i in ids]
+        wanted = [i for i in ids if i not in self._pending]
         found: dict[str, Any] = {}
+        keys = [item_key(i) for i in wanted]
         for start in range(0, len(keys), self._batch):
-            for row in self._call("get", ids=keys[start:start + self._batch], output_fields=[field]):
-                found[row["pk"]] = row[field]
-        missing = [i for i, key in zip(ids, keys) if key not in found]
-        if missing:
-            raise UnknownIdError(f"{what}: id {missing[0]!r} is not in the index {self.uri}")
-        return [found[key] for key in keys]
+            for row in self._call("get", ids=keys[start:start + self._batch], output_fields=[column]):
+                found[row["pk"]] = row[column]
+        out = []
+        for item_id in ids:
+            change = self._pending.get(item_id, False)
+            if change is None or (change is False and item_key(item_id) not in found):
+                raise UnknownIdError(f"{what}: id {item_id!r} is not in the index {self.uri}")
+            if change is False:
+                out.append(found[item_key(item_id)])
+            else:
+                out.append(change[0] if column == "vector" else encode_metadata(item_id, change[1]))
+        return out
 
     def get_metadata(self, ids: Sequence[str]) -> list[dict]:
         return [decode_metadata(m) for m in self._fetch(ids, "meta", "get_metadata")]
@@ -344,6 +423,8 @@ class MilvusBackend(IndexBackend):
         return np.asarray(rows, dtype=np.float32).reshape(len(rows), self.dim)
 
     def _iter_meta(self) -> Iterator[dict]:
+        if self._client is None:
+            raise ValueError(f"{self.uri}: the index was closed")
         try:
             iterator = self._client.query_iterator(self._target.collection, batch_size=self._batch,
                                                    output_fields=["meta"])
@@ -353,20 +434,37 @@ class MilvusBackend(IndexBackend):
             while True:
                 page = iterator.next()
                 if not page:
-                    return
+                    break
                 for row in page:
-                    yield decode_metadata(row["meta"])
+                    meta = decode_metadata(row["meta"])
+                    if meta["id"] not in self._pending:
+                        yield meta
         finally:
             iterator.close()
+        for item_id, change in list(self._pending.items()):
+            if change is not None:
+                yield decode_metadata(encode_metadata(item_id, change[1]))
 
     def iter_ids(self) -> Iterator[str]:
-        """Every stored id, in primary-key order."""
+        """Every id: the stored ones in primary-key order, then uncommitted additions."""
         for meta in self._iter_meta():
             yield meta["id"]
 
     def iter_fingerprints(self) -> Iterator[tuple[str, Fingerprint]]:
         for meta in self._iter_meta():
             yield meta["id"], Fingerprint(meta.get("size"), meta.get("mtime"), meta.get("sha256"))
+
+    def _pending_scores(self, queries: np.ndarray) -> tuple[list[str], np.ndarray]:
+        live = [(i, c) for i, c in self._pending.items() if c is not None]
+        if not live:
+            return [], np.zeros((queries.shape[0], 0), np.float32)
+        vectors = np.stack([c[0] for _, c in live]).astype(np.float32)
+        if self.metric == "euclidean":
+            squared = ((queries[:, None, :].astype(np.float64) - vectors[None].astype(np.float64)) ** 2).sum(-1)
+            scores = -np.sqrt(squared)
+        else:
+            scores = queries.astype(np.float64) @ vectors.T.astype(np.float64)
+        return [i for i, _ in live], scores.astype(np.float32)
 
     def search(self, queries: Any, k: int, **params: Any) -> SearchResult:
         """Best ``k`` items per query; ``params`` are Milvus search parameters (``ef``, ``nprobe``, ...)."""
@@ -378,22 +476,34 @@ class MilvusBackend(IndexBackend):
         k = min(k, len(self))
         if k > MAX_TOPK:
             raise ValueError(f"search: Milvus returns at most {MAX_TOPK} results per query, asked for {k}")
+        if k == 0:
+            return SearchResult(np.zeros((array.shape[0], 0), np.float32), [[] for _ in array], [[] for _ in array])
+        if self.metric == "cosine_similarity":
+            array = prepare_vectors(array, self.metric)
+        pending_ids, pending_scores = self._pending_scores(array)
+        hidden = [item_key(i) for i in self._pending]  # stored rows replaced or deleted by uncommitted changes
+        search_params = {"metric_type": MILVUS_METRICS[self.metric], "params": dict(self._search_params, **params)}
         scores = np.full((array.shape[0], k), -np.inf, dtype=np.float32)
         ids: list[list[str]] = []
         metas: list[list[dict]] = []
-        if k == 0:
-            return SearchResult(scores, [[] for _ in array], [[] for _ in array])
-        if self.metric == "cosine_similarity":
-            array = prepare_vectors(array, self.metric)
-        search_params = {"metric_type": MILVUS_METRICS[self.metric], "params": dict(self._search_params, **params)}
+        stored_k = min(k, self._stored_count())
         for start in range(0, array.shape[0], QUERY_CHUNK):
             block = array[start:start + QUERY_CHUNK]
-            hits = self._call("search", data=block.tolist(), limit=k, output_fields=["meta"],
-                              search_params=search_params, anns_field="vector")
+            hits = [[] for _ in block] if stored_k == 0 else self._call(
+                "search", data=block.tolist(), limit=stored_k, output_fields=["meta"], search_params=search_params,
+                anns_field="vector", filter=f"pk not in {json.dumps(hidden)}" if hidden else "")
             for offset, row in enumerate(hits):
+                query = start + offset
                 found = [decode_metadata(hit["entity"]["meta"]) for hit in row]
-                distances = np.array([hit["distance"] for hit in row], dtype=np.float32)
-                scores[start + offset, :len(found)] = scores_from_distances(distances, self.metric)
+                found_scores = scores_from_distances(np.array([hit["distance"] for hit in row], np.float32),
+                                                     self.metric)
+                if pending_ids:
+                    found += [decode_metadata(encode_metadata(i, self._pending[i][1])) for i in pending_ids]
+                    found_scores = np.concatenate([found_scores, pending_scores[query]])
+                    order = np.argsort(-found_scores, kind="stable")[:k]
+                    found, found_scores = [found[i] for i in order], found_scores[order]
+                found, found_scores = found[:k], found_scores[:k]
+                scores[query, :len(found)] = found_scores
                 ids.append([meta["id"] for meta in found])
                 metas.append(found)
         return SearchResult(scores, ids, metas)
