@@ -109,7 +109,10 @@ def _run(args: argparse.Namespace) -> int:
         return fail("index", f"--workers and --shard-size must be >= 1, got {args.workers} and {args.shard_size}")
     from imret.index import resolve_backend, scheme_of
 
+    from imret.index.redact import redact_credentials
+
     gallery, index_uri = Path(args.gallery), args.out
+    shown = redact_credentials(index_uri)  # never print credentials
     index_path = Path(index_uri) if scheme_of(index_uri) == "local" else None
     if not gallery.is_dir():
         return fail("index", f"gallery folder {gallery} does not exist or is not a folder")
@@ -127,7 +130,7 @@ def _run(args: argparse.Namespace) -> int:
         stored = None if args.rebuild else _stored_provenance(index_uri)
         model = get_model(args.model or (model_name_of(stored) if stored is not None else DEFAULT_MODEL))
         if stored is not None:
-            check_provenance(index_uri, stored, model)
+            check_provenance(shown, stored, model)
     except (SearchInputError, ProvenanceMismatchError, KeyError, OSError, ValueError) as error:
         return fail("index", first_line(error))
 
@@ -158,7 +161,7 @@ def _run(args: argparse.Namespace) -> int:
 
     count = report.count
     summary = {
-        "index": index_uri, "gallery": str(gallery), "model": model.zoo_name, "count": count,
+        "index": shown, "gallery": str(gallery), "model": model.zoo_name, "count": count,
         "added": report.added, "updated": report.updated, "removed": report.removed,
         "unchanged": report.unchanged, "failed": len(report.failed), "encoded": int(report.encoded),
         "seconds": round(seconds, 3),
@@ -172,7 +175,7 @@ def _run(args: argparse.Namespace) -> int:
         print(json.dumps(summary))
     else:
         rate = f" ({summary['images_per_second']} images/s)" if summary["images_per_second"] else ""
-        print(f"indexed {gallery} -> {index_uri}: {count} images with {model.zoo_name}; "
+        print(f"indexed {gallery} -> {shown}: {count} images with {model.zoo_name}; "
               f"encoded {summary['encoded']} in {seconds:.1f} s{rate}; added {summary['added']}, "
               f"updated {summary['updated']}, removed {summary['removed']}, unchanged {summary['unchanged']}, "
               f"failed {summary['failed']}")
