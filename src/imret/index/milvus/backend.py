@@ -72,10 +72,11 @@ def _check_place(target: MilvusTarget, must_exist: bool) -> None:
 def _connect(target: MilvusTarget, must_exist: bool):
     _check_place(target, must_exist)
     pymilvus = _pymilvus()
+    # a connection of its own per opened index: a shared one broken by another user is never handed over
     try:
         if target.is_lite:
-            return pymilvus.MilvusClient(target.lite_path)
-        return pymilvus.MilvusClient(**target.connect, timeout=CONNECT_TIMEOUT)
+            return pymilvus.MilvusClient(target.lite_path, dedicated=True, timeout=CONNECT_TIMEOUT)
+        return pymilvus.MilvusClient(**target.connect, dedicated=True, timeout=CONNECT_TIMEOUT)
     except Exception as exc:  # pymilvus raises its own exception types and gRPC/OS errors alike
         raise MilvusUnavailableError(f"{target.uri}: cannot connect to Milvus ({_reason(exc, target)})") from None
 
