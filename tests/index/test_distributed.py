@@ -146,3 +146,41 @@ def test_dist_env_reads_torchrun_variables():
     assert dist_env({}) is None and dist_env({"WORLD_SIZE": "1", "RANK": "0"}) is None
     env = dist_env({"WORLD_SIZE": "4", "RANK": "3", "LOCAL_RANK": "1"})
     assert (env.rank, env.world_size, env.local_rank) == (3, 4, 1)
+
+
+def test_direct_writers_each_write_their_shards_and_the_commit_encodes_nothing(tmp_path):
+    """The Milvus-server path (every rank upserts its own shards), run rank after rank into Milvus Lite."""
+    from imret.index import open_index
+    from imret.index.dist_run import DirectWriter, direct_writer
+
+    gallery = tmp_path / "gallery"
+    for i in range(9):
+        write_png(str(gallery / f"c{i % 2}" / f"{i:03d}.png"), i)
+    db = tmp_path / "m.db"
+    one, two = f"milvus-lite:{db}#one", f"milvus-lite:{db}#two"
+    assert direct_writer(two, PROVENANCE, None) is None  # Milvus Lite: one writer, rank 0 commits
+    assert direct_writer("milvus://db:19530/g", PROVENANCE, None) is not None
+    sync_folder(one, str(gallery), PixelEncoder(), PROVENANCE, progress=False)
+
+    chunks = make_chunks(scan_folder(str(gallery))[0], 2)
+    store = ShardStore(str(tmp_path / "staging"))
+    writer = DirectWriter(two, PROVENANCE, "HNSW:M=8,ef=32")
+    per_rank = [[], []]
+    reports = [encode_share(store, chunks, chunks_of_rank(chunks, rank, 2), PixelEncoder(), PROVENANCE,
+                            on_shard=per_rank[rank].append) for rank in range(2)]
+    writer.prepare(reports[0].dim, rebuild=False)
+    for rank in range(2):
+        writer.write(per_rank[rank])
+    assert len(open_index(two)) == 9
+
+    def must_not_encode(paths):
+        raise AssertionError(f"encoded {paths}")
+
+    lookup = ShardLookup([], must_not_encode)
+    report = sync_folder(two, str(gallery), lookup, PROVENANCE, progress=False)
+    assert (report.unchanged, report.encoded, report.added) == (9, 0, 0)
+    a, b = open_index(one), open_index(two)
+    ids = sorted(a.iter_ids())
+    assert sorted(b.iter_ids()) == ids and b.get_metadata(ids) == a.get_metadata(ids)
+    np.testing.assert_allclose(b.get_vectors(ids), a.get_vectors(ids), atol=1e-6)
+    assert b.index_type == "HNSW" and b.search_params == {"ef": 32}

@@ -73,7 +73,7 @@ def _run_rank(args, env, model, commit):
     """This rank's part of a torchrun job: (report, totals) on rank 0, (None, None) elsewhere."""
     from imret.apis import make_encoder
     from imret.index import open_index
-    from imret.index.dist_run import default_staging_dir, distributed_index, torch_device
+    from imret.index.dist_run import default_staging_dir, direct_writer, distributed_index, torch_device
 
     def stored():
         if args.rebuild:
@@ -86,7 +86,8 @@ def _run_rank(args, env, model, commit):
 
     encode = make_encoder(model.to(torch_device(env)), batch_size=args.batch_size)
     return distributed_index(env, args.gallery, encode, model.provenance, stored, commit,
-                             default_staging_dir(args.out), shard_size=args.shard_size)
+                             default_staging_dir(args.out), shard_size=args.shard_size,
+                             writer=direct_writer(args.out, model.provenance, args.index_type), rebuild=args.rebuild)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -142,8 +143,8 @@ def _run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     distributed = None
 
-    def commit(encode_fn):
-        return sync_folder(index_uri, gallery, encode_fn, provenance=model.provenance, rebuild=args.rebuild,
+    def commit(encode_fn, rebuild=args.rebuild):
+        return sync_folder(index_uri, gallery, encode_fn, provenance=model.provenance, rebuild=rebuild,
                            index_type=args.index_type, batch_size=args.batch_size,
                            progress=not args.no_progress and (env is None or env.rank == 0))
     try:
