@@ -474,40 +474,36 @@ class MilvusBackend(IndexBackend):
             raise ValueError(f"search: queries have dim {array.shape[1]}, the index at {self.uri} has dim {self.dim}")
         if not isinstance(k, int) or k <= 0:
             raise ValueError(f"search: k must be a positive integer, got {k!r}")
-        k = min(k, len(self))
         if k > MAX_TOPK:
-            raise ValueError(f"search: Milvus returns at most {MAX_TOPK} results per query, asked for {k}")
-        if k == 0:
-            return SearchResult(np.zeros((array.shape[0], 0), np.float32), [[] for _ in array], [[] for _ in array])
+            k = min(k, len(self))
+            if k > MAX_TOPK:
+                raise ValueError(f"search: Milvus returns at most {MAX_TOPK} results per query, asked for {k}")
         if self.metric == "cosine_similarity":
             array = prepare_vectors(array, self.metric)
         pending_ids, pending_scores = self._pending_scores(array)
         hidden = [item_key(i) for i in self._pending]  # stored rows replaced or deleted by uncommitted changes
         search_params = {"metric_type": MILVUS_METRICS[self.metric], "params": dict(self._search_params, **params)}
-        scores = np.full((array.shape[0], k), -np.inf, dtype=np.float32)
-        ids: list[list[str]] = []
-        metas: list[list[dict]] = []
-        stored_k = min(k, self._stored_count())
+        rows: list[tuple[list[dict], np.ndarray]] = []
         for start in range(0, array.shape[0], QUERY_CHUNK):
             block = array[start:start + QUERY_CHUNK]
-            hits = [[] for _ in block] if stored_k == 0 else self._call(
-                "search", data=block.tolist(), limit=stored_k, output_fields=["meta"], search_params=search_params,
-                anns_field="vector", filter=f"pk not in {json.dumps(hidden)}" if hidden else "")
+            hits = self._call("search", data=block.tolist(), limit=k, output_fields=["meta"],
+                              search_params=search_params, anns_field="vector",
+                              filter=f"pk not in {json.dumps(hidden)}" if hidden else "")
             for offset, row in enumerate(hits):
-                query = start + offset
                 found = [decode_metadata(hit["entity"]["meta"]) for hit in row]
                 found_scores = scores_from_distances(np.array([hit["distance"] for hit in row], np.float32),
                                                      self.metric)
                 if pending_ids:
                     found += [decode_metadata(encode_metadata(i, self._pending[i][1])) for i in pending_ids]
-                    found_scores = np.concatenate([found_scores, pending_scores[query]])
-                    order = np.argsort(-found_scores, kind="stable")[:k]
+                    found_scores = np.concatenate([found_scores, pending_scores[start + offset]])
+                    order = np.argsort(-found_scores, kind="stable")
                     found, found_scores = [found[i] for i in order], found_scores[order]
-                found, found_scores = found[:k], found_scores[:k]
-                scores[query, :len(found)] = found_scores
-                ids.append([meta["id"] for meta in found])
-                metas.append(found)
-        return SearchResult(scores, ids, metas)
+                rows.append((found[:k], found_scores[:k]))
+        width = max([len(found) for found, _ in rows] + [0])  # k clamped to what the collection holds
+        scores = np.full((array.shape[0], width), -np.inf, dtype=np.float32)
+        for query, (_, found_scores) in enumerate(rows):
+            scores[query, :len(found_scores)] = found_scores
+        return SearchResult(scores, [[m["id"] for m in found] for found, _ in rows], [found for found, _ in rows])
 
 
 @register_backend("milvus-lite")
