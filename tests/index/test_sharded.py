@@ -68,3 +68,34 @@ def test_shards_must_agree_and_hold_disjoint_ids(tmp_path):
         ShardedIndex([a, shard("e", ["z", "y"])])
     with pytest.raises(ValueError, match="at least one"):
         ShardedIndex([])
+
+
+@pytest.mark.slow
+def test_cli_search_with_shards_equals_the_union_index(tmp_path, capsys, shared_datasets_root):
+    import json
+    import shutil
+
+    from imret.cli.main import main
+
+    photos = sorted((shared_datasets_root / "coral_photos").glob("*.jpg"))[:6]
+    for number, photo in enumerate(photos):  # ids "x/..." in shard 1 and "y/..." in shard 2, both in the union
+        part = "x" if number % 2 else "y"
+        for root in (tmp_path / f"s{1 + number % 2}", tmp_path / "union"):
+            (root / part).mkdir(parents=True, exist_ok=True)
+            shutil.copy2(photo, root / part / photo.name)
+    for name in ("s1", "s2", "union"):
+        assert main(["index", str(tmp_path / name), "--out", str(tmp_path / f"{name}.idx"), "--no-progress"]) == 0
+    capsys.readouterr()
+    query = str(photos[0])
+
+    def search(*argv):
+        assert main(["search", *argv, query, "--topk", "5", "--json"]) == 0
+        matches = json.loads(capsys.readouterr().out)[0]["matches"]
+        return [m["id"] for m in matches], [m["score"] for m in matches]
+
+    ids, scores = search(str(tmp_path / "s1.idx"), "--shard", str(tmp_path / "s2.idx"))
+    want_ids, want_scores = search(str(tmp_path / "union.idx"))
+    assert ids == want_ids and {i[0] for i in ids} == {"x", "y"}
+    np.testing.assert_allclose(scores, want_scores, atol=1e-5)
+    assert main(["search", str(tmp_path / "s1.idx"), "--shard", str(tmp_path / "union.idx"), query]) == 1
+    assert "disjoint ids" in capsys.readouterr().err
