@@ -2,7 +2,6 @@
 
 Milvus Lite only (no network): one database file, hence one engine process, for the whole module.
 """
-import json
 import shutil
 import uuid
 
@@ -10,7 +9,7 @@ import numpy as np
 import pytest
 
 from imret.cli.main import main
-from imret.index import GalleryIndex, create_index, open_index, sync_folder
+from imret.index import create_index, open_index, sync_folder
 from imret.index.milvus import MilvusURIError, parse_milvus_uri
 from imret.index.milvus.index_spec import parse_index_spec
 from imret.index.redact import redact_credentials

@@ -18,9 +18,8 @@ from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any, Callable, Mapping, Optional, Sequence
 
-from .distributed import (DEFAULT_SHARD_SIZE, EncodeFn, ShardLookup, ShardStore, chunk_key, chunks_of_rank,
+from .distributed import (DEFAULT_SHARD_SIZE, EncodeFn, Shard, ShardLookup, ShardStore, chunk_key, chunks_of_rank,
                           encode_share, files_to_encode, make_chunks)
-from .distributed import Shard
 from .scan import FileEntry, scan_folder
 
 ENV_BACKEND = "IMRET_DIST_BACKEND"

@@ -11,7 +11,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from ..utils.provenance import provenance_differences
-from .backend import SearchResult
+from .backend import IndexBackend, SearchResult
 from .errors import UnknownIdError
 
 
@@ -21,7 +21,7 @@ class ShardedIndex:
     Ids must be unique across shards (checked when ``check_ids``).
     """
 
-    def __init__(self, shards: Sequence[Any], check_ids: bool = True) -> None:
+    def __init__(self, shards: Sequence[IndexBackend], check_ids: bool = True) -> None:
         if not shards:
             raise ValueError("ShardedIndex needs at least one shard")
         self.shards = list(shards)
@@ -111,10 +111,9 @@ class ShardedIndex:
         return SearchResult(merged_scores, ids, metas)
 
 
-def _name(shard: Any) -> str:
-    return str(getattr(shard, "uri", None) or getattr(shard, "path", None) or repr(shard))
+def _name(shard: IndexBackend) -> str:
+    return shard.uri
 
 
-def _ids(shard: Any) -> Iterator[str]:
-    iterate = getattr(shard, "iter_ids", None)
-    return iter(iterate() if iterate is not None else shard.ids)
+def _ids(shard: IndexBackend) -> Iterator[str]:
+    return shard.iter_ids()
