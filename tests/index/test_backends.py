@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from imret.index import (Fingerprint, IndexBackend, ProvenanceMismatchError, UnknownIdError, create_index,
-                         open_index, sync_folder)
+                         open_index, scheme_of, sync_folder)
 from imret.matching import SIMILARITY_FUNCTIONS
 
 PROVENANCE = {"model": "pixels", "encoder": "pixels-4x4", "weights_sha256": "0" * 64, "encoding_version": 1}
@@ -196,3 +196,14 @@ def test_sync_requires_provenance(index_uri, tmp_path):
     write_png(str(tmp_path / "g" / "a.png"), 0)
     with pytest.raises(ValueError, match="needs the provenance"):
         sync_folder(index_uri, str(tmp_path / "g"), pixels, {}, progress=False)
+
+
+def test_sync_passes_create_options_only_to_a_new_index(index_uri, tmp_path):
+    write_png(str(tmp_path / "g" / "a.png"), 0)
+    options = {"dtype": "float16"} if scheme_of(index_uri) == "local" else {}
+    sync_folder(index_uri, str(tmp_path / "g"), pixels, PROVENANCE, progress=False, create_options=options)
+    write_png(str(tmp_path / "g" / "b.png"), 1)
+    report = sync_folder(index_uri, str(tmp_path / "g"), pixels, PROVENANCE, progress=False, create_options=options)
+    assert report.added == 1 and report.count == 2
+    if options:
+        assert open_index(index_uri).dtype == "float16"

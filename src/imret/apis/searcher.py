@@ -30,7 +30,11 @@ class Match:
     metadata: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
-        return {"rank": self.rank, "path": self.path, "score": self.score, "id": self.id}
+        """``{rank, path, score, id}``; a name that is not valid UTF-8 is shown with ``\\xNN`` escapes and
+        also given exactly as ``path_b64`` / ``id_b64`` (base64 of its bytes)."""
+        from imret.index.names import name_fields
+
+        return {"rank": self.rank, **name_fields("path", self.path), "score": self.score, **name_fields("id", self.id)}
 
 
 def model_name_of(provenance: Optional[dict]) -> str:
@@ -41,8 +45,13 @@ def model_name_of(provenance: Optional[dict]) -> str:
 
 def check_provenance(index_path: Union[str, os.PathLike], index_provenance: Optional[dict], model: nn.Module,
                      ) -> None:
-    """Raise ``SearchInputError`` when the index was made by a model other than ``model``."""
-    changed = describe_difference(model.provenance, index_provenance or {}) if index_provenance else ""
+    """Raise ``SearchInputError`` when the index was made by a model other than ``model`` or records none."""
+    if not index_provenance:
+        raise SearchInputError(
+            f"index {index_path} records no provenance (it was made without naming the model, e.g. through the "
+            "Python API), so the model for its queries cannot be checked; rebuild it: "
+            f"imret index GALLERY --out {index_path} --model {model.zoo_name} --rebuild")
+    changed = describe_difference(model.provenance, index_provenance)
     if changed:
         raise SearchInputError(
             f"index {index_path} was built with another model ({index_provenance.get('model')!r}; differs in "
@@ -97,13 +106,21 @@ class IndexSearcher:
         vectors = self.encode_queries(queries, batch_size)
         if len(self.index) == 0:
             return [[] for _ in queries]
-        found = self.index.search(vectors, min(topk, len(self.index)))
+        from imret.index.errors import IndexFormatError
+
+        try:
+            found = self.index.search(vectors, min(topk, len(self.index)))
+        except IndexFormatError as error:
+            raise SearchInputError(str(error)) from None
         results = []
         for scores, ids, metas in zip(found.scores, found.ids, found.metadata):
             matches = []
             for rank, (score, item_id, meta) in enumerate(zip(scores, ids, metas), start=1):
                 if item_id is None or item_id == "":
                     continue
+                if not np.isfinite(score):
+                    raise SearchInputError(f"index {self.index_path} gave a non-finite score for {item_id!r}; "
+                                           f"check it with: imret verify {self.index_path}")
                 matches.append(Match(rank=rank, id=str(item_id), path=self.path_of(str(item_id), meta),
                                      score=float(score), metadata=dict(meta or {})))
             results.append(matches)
@@ -111,7 +128,9 @@ class IndexSearcher:
 
 
 def matches_to_json(queries: Sequence[str], results: Sequence[Sequence[Match]]) -> list[dict]:
-    """``[{'query': path, 'matches': [{'rank', 'path', 'score', 'id'}, ...]}, ...]``."""
-    return [{"query": os.fspath(query), "matches": [match.to_json() for match in matches]}
+    """``[{'query': path, 'matches': [{'rank', 'path', 'score', 'id'}, ...]}, ...]`` (see :meth:`Match.to_json`)."""
+    from imret.index.names import name_fields
+
+    return [{**name_fields("query", os.fspath(query)), "matches": [match.to_json() for match in matches]}
             for query, matches in zip(queries, results)]
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -157,12 +156,16 @@ def _run(args: argparse.Namespace) -> int:
     except (ProvenanceMismatchError, OSError, ValueError) as error:
         return fail("index", first_line(error))
     seconds = time.perf_counter() - started
+    from imret.index.names import display_name, name_fields
+    from imret.utils.json_output import dump_json
+
     for path, reason in sorted(report.failed.items()):
-        print(f"imret index: skipped unreadable image {path}: {reason}", file=sys.stderr)
+        print(f"imret index: skipped unreadable image {display_name(path)}: {display_name(reason)}", file=sys.stderr)
 
     count = report.count
     summary = {
-        "index": shown, "gallery": str(gallery), "model": model.zoo_name, "count": count,
+        **name_fields("index", shown), **name_fields("gallery", str(gallery)), "model": model.zoo_name,
+        "count": count,
         "added": report.added, "updated": report.updated, "removed": report.removed,
         "unchanged": report.unchanged, "failed": len(report.failed), "encoded": int(report.encoded),
         "seconds": round(seconds, 3),
@@ -173,10 +176,10 @@ def _run(args: argparse.Namespace) -> int:
                        images_per_second=round(distributed.encoded / seconds, 2)
                        if distributed.encoded and seconds > 0 else None)
     if args.json:
-        print(json.dumps(summary))
+        print(dump_json(summary))
     else:
         rate = f" ({summary['images_per_second']} images/s)" if summary["images_per_second"] else ""
-        print(f"indexed {gallery} -> {shown}: {count} images with {model.zoo_name}; "
+        print(f"indexed {display_name(str(gallery))} -> {display_name(shown)}: {count} images with {model.zoo_name}; "
               f"encoded {summary['encoded']} in {seconds:.1f} s{rate}; added {summary['added']}, "
               f"updated {summary['updated']}, removed {summary['removed']}, unchanged {summary['unchanged']}, "
               f"failed {summary['failed']}")

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -88,13 +87,16 @@ def _run(args: argparse.Namespace) -> int:
     except (SearchInputError, OSError, KeyError, ValueError) as error:
         return fail("search", first_line(error))
 
+    from imret.index.names import display_name
+    from imret.utils.json_output import dump_json
+
     if args.json:
-        print(json.dumps(matches_to_json(queries, results), indent=1))
+        print(dump_json(matches_to_json(queries, results), indent=1))
     else:
         for query, matches in zip(queries, results):
-            print(query)
+            print(display_name(query))
             for match in matches:
-                print(f"  {match.rank:>3}. {match.score:.4f}  {match.path}")
+                print(f"  {match.rank:>3}. {match.score:.4f}  {display_name(match.path)}")
     if args.show_dir:
         for position, (query, matches) in enumerate(zip(queries, results)):
             write_match_grid(Path(args.show_dir) / grid_file_name(query, position), query,

@@ -100,6 +100,11 @@ class IndexBackend(abc.ABC):
         expensive work (such as building an approximate search structure) to the final commit.
         """
 
+    @property
+    def deferred_work(self) -> bool:
+        """Whether a final :meth:`commit` has work left by checkpoint commits though nothing changed since."""
+        return False
+
     def close(self) -> None:
         """Release files and connections (the default does nothing)."""
 

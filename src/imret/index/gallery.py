@@ -5,6 +5,7 @@ FAISS is used only here (through :mod:`.faiss_backend`); other back ends bring t
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import os
 import shutil
 import warnings
@@ -14,17 +15,21 @@ import numpy as np
 import torch
 
 from ..matching import SIMILARITY_FUNCTIONS, topk_similarity
+from ..utils.hashing import file_sha256
 from ..version import __version__
 from . import storage
 from .backend import Fingerprint, IndexBackend, SearchResult, register_backend
 from .errors import IndexFormatError, UnknownIdError
 from .faiss_backend import (build_faiss_index, faiss_search, prepare_vectors, read_faiss_index,
                             set_search_params, write_faiss_index)
-from .metadata_db import iter_fingerprints, read_metadata, write_metadata
+from .metadata_db import COLUMNS, NAME_COLUMNS, iter_fingerprints, read_metadata, write_metadata
+from .names import name_bytes
 from .vector_file import DTYPES, write_vectors
 
 ArrayLike = Union[np.ndarray, torch.Tensor, Sequence[Sequence[float]]]
 BACKENDS = ("exact", "faiss")
+#: How far above 1 a cosine score may round before the stored vectors count as not unit length.
+COSINE_SCORE_TOLERANCE = {"float32": 1e-3, "float16": 1e-2}
 
 
 def _as_matrix(values: ArrayLike, what: str) -> np.ndarray:
@@ -38,6 +43,27 @@ def _as_matrix(values: ArrayLike, what: str) -> np.ndarray:
     if not np.isfinite(array).all():
         raise ValueError(f"{what} contain NaN or infinite values")
     return array
+
+
+def _check_metadata(key: str, meta: Any, what: str) -> None:
+    """Raise ``ValueError`` unless ``meta`` can be stored exactly (a mapping of JSON values, finite numbers)."""
+    if not isinstance(meta, Mapping):
+        raise TypeError(f"{what}: metadata of id {key!r} must be a mapping, got {type(meta).__name__}")
+    for name in NAME_COLUMNS:
+        value = meta.get(name)
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"{what}: metadata {name!r} of id {key!r} must be a string, got {value!r}")
+        if value is not None:
+            name_bytes(value)
+    for name in ("size", "mtime"):
+        value = meta.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not np.isfinite(value)):
+            raise ValueError(f"{what}: metadata {name!r} of id {key!r} must be a finite number, got {value!r}")
+    try:
+        json.dumps({k: v for k, v in meta.items() if k not in COLUMNS and k != "id"}, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{what}: metadata of id {key!r} is not storable as JSON ({exc})") from None
 
 
 def _now() -> str:
@@ -181,12 +207,16 @@ class GalleryIndex(IndexBackend):
     def faiss_params(self) -> dict:
         return dict(self._manifest.get("faiss_params") or {})
 
+    @property
+    def deferred_work(self) -> bool:
+        return bool(self.index_type) and self._faiss_stale and len(self) > 0
+
     def set_faiss_params(self, **params: float) -> None:
         """Default FAISS search parameters (e.g. ``efSearch=128``, ``nprobe=32``), saved in the manifest."""
         self._manifest["faiss_params"] = dict(self.faiss_params, **params)
 
     def set_index_type(self, index_type: Optional[str]) -> None:
-        """Change the FAISS index type; the FAISS index is rebuilt at the next save or search."""
+        """Change the FAISS index type (None: exact only); the FAISS index is rebuilt at the next save or search."""
         if index_type != self.index_type:
             self._manifest.update(index_type=index_type, backend="faiss" if index_type else "exact",
                                   faiss_params={})
@@ -224,6 +254,8 @@ class GalleryIndex(IndexBackend):
         bad = [i for i in ids if not isinstance(i, str) or not i]
         if bad:
             raise TypeError(f"{what}: ids must be non-empty strings, got {bad[0]!r}")
+        for key in ids:
+            name_bytes(key)
         seen: set[str] = set()
         for key in ids:
             if key in seen:
@@ -237,11 +269,23 @@ class GalleryIndex(IndexBackend):
             raise ValueError(f"{what}: vectors have dim {array.shape[1]}, the index at {self.path} has dim {self.dim}")
         if array.shape[0] != len(ids):
             raise ValueError(f"{what}: {len(ids)} ids but {array.shape[0]} vectors")
-        if metadata is not None and len(metadata) != len(ids):
-            raise ValueError(f"{what}: {len(ids)} ids but {len(metadata)} metadata entries")
+        if metadata is not None:
+            if len(metadata) != len(ids):
+                raise ValueError(f"{what}: {len(ids)} ids but {len(metadata)} metadata entries")
+            for key, meta in zip(ids, metadata):
+                _check_metadata(key, meta, what)
         if self.metric == "cosine_similarity":
+            zero = ~(np.abs(array) > 0).any(axis=1)
+            if zero.any():
+                raise ValueError(f"{what}: the vector of id {ids[int(np.argmax(zero))]!r} is zero; a cosine index "
+                                 "needs a direction")
             array = prepare_vectors(array, self.metric)
-        return array.astype(DTYPES[self.dtype][1])
+        with np.errstate(over="ignore"):
+            stored = array.astype(DTYPES[self.dtype][1])
+        if not np.isfinite(stored).all():
+            row = int(np.argmin(np.isfinite(stored).all(axis=1)))
+            raise ValueError(f"{what}: the vector of id {ids[row]!r} overflows {self.dtype}")
+        return stored
 
     def add(self, ids: Sequence[str], vectors: ArrayLike, metadata: Optional[Sequence[Mapping]] = None) -> None:
         """Add new ids with their vectors (and metadata dicts); an id already present is an error."""
@@ -301,6 +345,8 @@ class GalleryIndex(IndexBackend):
         if unknown:
             raise UnknownIdError(f"update_metadata: id {unknown[0]!r} is not in the index {self.path}")
         for key, meta in zip(ids, metadata):
+            _check_metadata(key, meta, "update_metadata")
+        for key, meta in zip(ids, metadata):
             self._meta_changes[key] = dict(meta)
 
     def iter_ids(self) -> Iterator[str]:
@@ -343,6 +389,11 @@ class GalleryIndex(IndexBackend):
     def _faiss_index(self):
         if self._faiss is None:
             if self._faiss_file and not self._faiss_stale:
+                expected = (self._manifest.get("checksums") or {}).get(storage.FAISS)
+                if expected is not None and file_sha256(self._faiss_file) != expected["sha256"]:
+                    # checked before FAISS parses the file: its reader is not meant for untrusted bytes
+                    raise IndexFormatError(f"{self._faiss_file}: checksum mismatch (the content changed after "
+                                           "it was written)")
                 try:
                     self._faiss = read_faiss_index(self._faiss_file)
                 except RuntimeError as exc:
@@ -387,11 +438,26 @@ class GalleryIndex(IndexBackend):
             index = self._faiss_index()
             set_search_params(index, dict(self.faiss_params, **(faiss_params or {})))
             scores, rows = faiss_search(index, array, k, self.metric)
+        valid = scores[:, :k][(rows >= 0)[:, :k]]
+        bound = 1.0 + COSINE_SCORE_TOLERANCE[self.dtype]
+        if not np.isfinite(valid).all() or (backend == "exact" and self.metric == "cosine_similarity"
+                                            and (valid > bound).any()):
+            where = os.path.join(os.path.dirname(self._metadata_file), storage.VECTORS) if self._metadata_file \
+                else self.path
+            what = "non-finite scores" if not np.isfinite(valid).all() else "cosine scores above 1"
+            raise IndexFormatError(f"{where}: search gave {what} (stored vectors are not finite or not unit "
+                                   f"length); check the index with `imret verify {self.path}` and rebuild it")
         ids = self._ids
         hit_ids = [[ids[r] for r in row if r >= 0] for row in rows]
         flat = [key for row in hit_ids for key in row]
         meta = dict(zip(flat, self.get_metadata(flat))) if flat else {}
         return SearchResult(scores[:, :k], hit_ids, [[meta[key] for key in row] for row in hit_ids])
+
+    def verify(self) -> list[str]:
+        """Problems of the saved index (every checksum, id, vector and metadata row); see :mod:`.verify`."""
+        from .verify import verify_index
+
+        return verify_index(self.path).problems
 
     # persistence ------------------------------------------------------------------------------------
     def commit(self, checkpoint: bool = False) -> None:

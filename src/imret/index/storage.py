@@ -211,6 +211,24 @@ def read_manifest(version_dir: str) -> dict:
     return validate_manifest(_parse_json(_read_bytes(path, "manifest"), path, "manifest"), path)
 
 
+def check_files_one(version_dir: str, name: str, expected: Optional[Mapping[str, Any]], full: bool) -> None:
+    """Compare one file of a version with its manifest checksum (``None``: the file must not exist)."""
+    path = os.path.join(version_dir, name)
+    if expected is None:
+        if os.path.exists(path):
+            raise IndexFormatError(f"{path}: file not recorded in the manifest (written by something else)")
+        return
+    try:
+        size = os.path.getsize(path)
+    except FileNotFoundError:
+        raise IndexFormatError(f"{path}: missing (the manifest records it)") from None
+    if size != expected["size"]:
+        raise IndexFormatError(f"{path}: {size} bytes, the manifest records {expected['size']} (truncated or "
+                               "replaced)")
+    if full and file_sha256(path) != expected["sha256"]:
+        raise IndexFormatError(f"{path}: checksum mismatch (the content changed after it was written)")
+
+
 def check_files(version_dir: str, manifest: Mapping[str, Any], full: bool) -> None:
     """Compare the files of a version with the manifest's checksums (sizes only unless ``full``).
 
@@ -220,21 +238,7 @@ def check_files(version_dir: str, manifest: Mapping[str, Any], full: bool) -> No
     if checksums is None:
         return
     for name in CHECKSUMMED:
-        path = os.path.join(version_dir, name)
-        expected = checksums.get(name)
-        if expected is None:
-            if os.path.exists(path):
-                raise IndexFormatError(f"{path}: file not recorded in the manifest (written by something else)")
-            continue
-        try:
-            size = os.path.getsize(path)
-        except FileNotFoundError:
-            raise IndexFormatError(f"{path}: missing (the manifest records it)") from None
-        if size != expected["size"]:
-            raise IndexFormatError(f"{path}: {size} bytes, the manifest records {expected['size']} (truncated or "
-                                   "replaced)")
-        if full and file_sha256(path) != expected["sha256"]:
-            raise IndexFormatError(f"{path}: checksum mismatch (the content changed after it was written)")
+        check_files_one(version_dir, name, checksums.get(name), full)
 
 
 def read_ids(version_dir: str, count: int, sha256: Optional[str] = None) -> list[str]:

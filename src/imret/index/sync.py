@@ -84,7 +84,8 @@ def sync_folder(index: Union[str, os.PathLike, IndexBackend], folder: str, encod
                 provenance: Mapping[str, Any], rebuild: bool = False, index_type: Optional[str] = None,
                 metric: str = "cosine_similarity", extensions: Iterable[str] = IMAGE_EXTENSIONS,
                 batch_size: int = 32, progress: bool = True, checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
-                backend_options: Optional[Mapping[str, Any]] = None) -> SyncReport:
+                backend_options: Optional[Mapping[str, Any]] = None,
+                create_options: Optional[Mapping[str, Any]] = None) -> SyncReport:
     """Index the images of ``folder`` into ``index`` (a URI or an opened back end); see DESIGN.md section 5.
 
     Ids are paths relative to ``folder`` (posix). New and changed images are encoded (changed: size
@@ -92,8 +93,9 @@ def sync_folder(index: Union[str, os.PathLike, IndexBackend], folder: str, encod
     encoder gives a non-finite vector) are skipped and listed in ``report.failed``; no single file
     fails the run. Progress is committed every ``checkpoint_every`` encoded images, so an interrupted
     run restarted the same way encodes only what was not yet committed (restart an interrupted
-    ``rebuild`` without ``rebuild``). A new index uses ``index_type`` (None: exact only) and
-    ``backend_options`` (passed to :func:`create_index` / :func:`open_index`). ``provenance`` (what
+    ``rebuild`` without ``rebuild``). A new index uses ``index_type`` (None: exact only).
+    ``backend_options`` go to :func:`open_index` and :func:`create_index` (e.g. connection settings),
+    ``create_options`` only to :func:`create_index` (e.g. ``dtype='float16'``). ``provenance`` (what
     makes the vectors) is required: it is compared before vectors are mixed.
     """
     if batch_size <= 0 or checkpoint_every <= 0:
@@ -127,8 +129,9 @@ def sync_folder(index: Union[str, os.PathLike, IndexBackend], folder: str, encod
                 resolve_backend(uri).check_target(uri, overwrite=False)
             else:
                 _check_compatible(backend, provenance, metric)
+    changed = rebuild and backend is not None
     if backend is not None and index_type is not None and not rebuild:
-        backend.set_index_type(index_type)
+        backend.set_index_type(index_type)  # a new type is built by the final commit (deferred_work)
     stored: dict[str, Fingerprint] = dict(backend.iter_fingerprints()) if backend is not None else {}
 
     todo: list[tuple[FileEntry, str, bool]] = []  # (entry, sha256, is_update)
@@ -149,6 +152,7 @@ def sync_folder(index: Union[str, os.PathLike, IndexBackend], folder: str, encod
             # Touched but identical: refresh size/mtime without re-encoding.
             backend.update_metadata([entry.id], [_metadata(entry, digest)])
             report.unchanged += 1
+            changed = True
             continue
         todo.append((entry, digest, known is not None))
 
@@ -157,6 +161,7 @@ def sync_folder(index: Union[str, os.PathLike, IndexBackend], folder: str, encod
         if gone:
             backend.remove(gone)
             report.removed = len(gone)
+            changed = True
 
     since_commit = 0
     bar = tqdm(total=len(todo), desc="encoding", unit="img", disable=not progress)
@@ -176,7 +181,7 @@ def sync_folder(index: Union[str, os.PathLike, IndexBackend], folder: str, encod
             stale = [entry.id for entry, _, is_update in batch if is_update and entry.path in batch_failed]
             if backend is None and ok:
                 backend = create_index(uri, int(vectors.shape[1]), metric, dict(provenance), overwrite=rebuild,
-                                       index_type=index_type or None, **options)
+                                       index_type=index_type or None, **options, **dict(create_options or {}))
             if stale and backend is not None:
                 backend.remove([key for key in stale if key in backend])
                 report.removed += len(stale)
@@ -187,13 +192,15 @@ def sync_folder(index: Union[str, os.PathLike, IndexBackend], folder: str, encod
                 report.updated += sum(1 for *_, is_update in ok if is_update)
             since_commit += len(batch)
             bar.update(len(batch))
-            if since_commit >= checkpoint_every and backend is not None:
+            changed = changed or bool(ok or stale)
+            if since_commit >= checkpoint_every and backend is not None and changed:
                 backend.commit(checkpoint=True)
                 since_commit = 0
     finally:
         bar.close()
     if backend is not None:
-        backend.commit()
+        if changed or backend.deferred_work:
+            backend.commit()
         report.count = len(backend)
         if not isinstance(index, IndexBackend):
             backend.close()
