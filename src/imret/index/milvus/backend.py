@@ -32,6 +32,8 @@ PROP_METRIC = "imret.metric"
 PROP_PROVENANCE = "imret.provenance"
 PROP_SEARCH = "imret.search_params"
 CONNECT_TIMEOUT = 10.0
+CONNECT_ATTEMPTS = 2
+LITE_KEEPALIVE_MS = 330_000
 MAX_TOPK = 16384
 QUERY_CHUNK = 1024
 REQUEST_BYTES = 16 << 20  # rows per write/read request are chosen to stay well under gRPC's 64 MB
@@ -42,6 +44,8 @@ class MilvusUnavailableError(ConnectionError):
 
 
 def _pymilvus():
+    # gRPC's own log lines (e.g. about closed idle connections) would reach the terminal past imret's reports
+    os.environ.setdefault("GRPC_VERBOSITY", "NONE")
     import pymilvus  # heavy: imported only when a Milvus index is used
 
     # imret reports failures itself, in one line; pymilvus would also log each failed call with a traceback
@@ -72,13 +76,19 @@ def _check_place(target: MilvusTarget, must_exist: bool) -> None:
 def _connect(target: MilvusTarget, must_exist: bool):
     _check_place(target, must_exist)
     pymilvus = _pymilvus()
-    # a connection of its own per opened index: a shared one broken by another user is never handed over
-    try:
-        if target.is_lite:
-            return pymilvus.MilvusClient(target.lite_path, dedicated=True, timeout=CONNECT_TIMEOUT)
-        return pymilvus.MilvusClient(**target.connect, dedicated=True, timeout=CONNECT_TIMEOUT)
-    except Exception as exc:  # pymilvus raises its own exception types and gRPC/OS errors alike
-        raise MilvusUnavailableError(f"{target.uri}: cannot connect to Milvus ({_reason(exc, target)})") from None
+    # A connection of its own per opened index (a shared one broken by another user is never handed
+    # over). Milvus Lite's in-process server closes idle connections that ping more often than every
+    # 5 minutes, and then refuses the next new connection once: keep-alive pings are spaced out there,
+    # and a refused first attempt is retried at once.
+    options = {"grpc_options": {"grpc.keepalive_time_ms": LITE_KEEPALIVE_MS}} if target.is_lite else {}
+    for attempt in range(CONNECT_ATTEMPTS):
+        try:
+            if target.is_lite:
+                return pymilvus.MilvusClient(target.lite_path, dedicated=True, timeout=CONNECT_TIMEOUT, **options)
+            return pymilvus.MilvusClient(**target.connect, dedicated=True, timeout=CONNECT_TIMEOUT)
+        except Exception as exc:  # pymilvus raises its own exception types and gRPC/OS errors alike
+            if attempt + 1 == CONNECT_ATTEMPTS:
+                raise MilvusUnavailableError(f"{target.uri}: cannot connect to Milvus ({_reason(exc, target)})") from None
 
 
 def _rows_per_request(dim: int) -> int:
