@@ -3,6 +3,7 @@
 Each back end is reached only through ``create_index`` / ``open_index`` and the ``IndexBackend`` interface.
 """
 import os
+import uuid
 
 import numpy as np
 import pytest
@@ -16,11 +17,19 @@ from imret.matching import SIMILARITY_FUNCTIONS
 PROVENANCE = {"model": "pixels", "encoder": "pixels-4x4", "weights_sha256": "0" * 64, "encoding_version": 1}
 
 
-@pytest.fixture(params=["local"])
+@pytest.fixture(scope="module")
+def milvus_lite_db(tmp_path_factory):
+    """One Milvus Lite database (one engine process) per module; each test gets its own collection."""
+    return tmp_path_factory.mktemp("milvus") / "suite.db"
+
+
+@pytest.fixture(params=["local", "milvus-lite"])
 def index_uri(request, tmp_path):
     """Where a fresh index of the back end under test lives."""
     if request.param == "local":
         return str(tmp_path / "index")
+    if request.param == "milvus-lite":
+        return f"milvus-lite:{request.getfixturevalue('milvus_lite_db')}#t_{uuid.uuid4().hex[:12]}"
     raise AssertionError(f"unknown back end {request.param}")
 
 

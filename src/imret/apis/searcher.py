@@ -68,9 +68,11 @@ class IndexSearcher:
     def __init__(self, index_path: Union[str, os.PathLike], model: Optional[Union[str, RetrievalModel]] = None,
                  runtime: str = "auto", device: Optional[str] = None, checkpoint: Optional[str] = None):
         from imret.index import open_index, scheme_of
+        from imret.index.redact import redact_credentials
 
         uri = os.fspath(index_path)
-        self.index_path = Path(uri) if scheme_of(uri) == "local" else uri
+        index_path = redact_credentials(uri)  # what messages and clients see
+        self.index_path = Path(uri) if scheme_of(uri) == "local" else index_path
         try:
             self.index = open_index(uri)
         except FileNotFoundError:

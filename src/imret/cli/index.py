@@ -21,7 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "are reported on stderr and skipped.")
     parser.add_argument("gallery", metavar="GALLERY", nargs="?", help="folder of images (searched recursively)")
     parser.add_argument("--out", "-o", metavar="INDEX",
-                        help="index to create or update (required): a directory (an existing empty one is fine)")
+                        help="index to create or update (required): a directory (an existing empty one is fine), "
+                             "milvus-lite:PATH.db[#COLLECTION] or milvus://HOST:PORT/COLLECTION (docs/scale.md)")
     parser.add_argument("--model", "-m", default=None,
                         help="zoo model name or config file (default: the index's model, or "
                              "efficientnet-lite0_gem for a new index), or a bundle folder from `imret export`; "
@@ -32,6 +33,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--rebuild", action="store_true",
                         help="start the index afresh (needed to switch an existing index to another model)")
     parser.add_argument("--batch-size", type=int, default=32, help="images per forward pass (default 32)")
+    parser.add_argument("--workers", type=int, default=1, metavar="P",
+                        help="encode with P processes on this machine (a torchrun job; see docs/scale.md)")
+    parser.add_argument("--shard-size", type=int, default=256, metavar="N",
+                        help="with --workers or under torchrun: images per shard file, the unit a killed run "
+                             "resumes from (default 256)")
     parser.add_argument("--json", action="store_true", help="print the summary (or --list-models) as JSON on stdout")
     parser.add_argument("--list-models", action="store_true",
                         help="print the zoo models (as `imret models`) and exit; GALLERY and --out are not needed")
@@ -53,6 +59,40 @@ def _stored_provenance(index_uri: str):
         return None
 
 
+def _worker_args(args: argparse.Namespace) -> list[str]:
+    """The command line each ``--workers`` process runs (this one without ``--workers``)."""
+    argv = [args.gallery, "--out", args.out, "--batch-size", str(args.batch_size), "--shard-size",
+            str(args.shard_size)]
+    for flag, value in (("--model", args.model), ("--index-type", args.index_type), ("--checkpoint", args.checkpoint),
+                        ("--runtime", args.runtime), ("--device", args.device)):
+        if value is not None:
+            argv += [flag, str(value)]
+    for flag, on in (("--rebuild", args.rebuild), ("--json", args.json), ("--no-progress", args.no_progress),
+                     ("--progress", args.progress), ("--quiet", args.quiet)):
+        if on:
+            argv.append(flag)
+    return ["index", *argv]
+
+
+def _run_rank(args, env, encode, provenance, commit):
+    """This rank's part of a torchrun job: (report, totals) on rank 0, (None, None) elsewhere."""
+    from imret.index import open_index
+    from imret.index.dist_run import default_staging_dir, direct_writer, distributed_index
+
+    def stored():
+        if args.rebuild:
+            return {}
+        try:
+            with open_index(args.out) as index:
+                return {item_id: (print_.size, print_.mtime) for item_id, print_ in index.iter_fingerprints()}
+        except FileNotFoundError:
+            return {}
+
+    return distributed_index(env, args.gallery, encode, provenance, stored, commit,
+                             default_staging_dir(args.out), shard_size=args.shard_size,
+                             writer=direct_writer(args.out, provenance, args.index_type), rebuild=args.rebuild)
+
+
 def run(args: argparse.Namespace) -> int:
     """Index the folder; 0 on success (even with skipped images), 1 on bad input."""
     with quiet_warnings():
@@ -69,17 +109,21 @@ def _run(args: argparse.Namespace) -> int:
         args.usage_error(f"the following arguments are required: {', '.join(missing)}")
     if args.batch_size < 1:
         return fail("index", f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.workers < 1 or args.shard_size < 1:
+        return fail("index", f"--workers and --shard-size must be >= 1, got {args.workers} and {args.shard_size}")
 
     from imret.apis import list_image_files
     from imret.apis.model_provenance import model_provenance
     from imret.apis.searcher import SearchInputError, model_name_of
     from imret.apis.zoo import DEFAULT_MODEL
     from imret.index import resolve_backend, scheme_of
+    from imret.index.redact import redact_credentials
 
     from .lazy_encoder import LazyEncoder
     from .output import log, print_json, show_progress
 
     gallery, index_uri = Path(args.gallery), args.out
+    shown = redact_credentials(index_uri)  # never print credentials
     index_path = Path(index_uri) if scheme_of(index_uri) == "local" else None
     if not gallery.is_dir():
         return fail("index", f"gallery folder {gallery} does not exist or is not a folder")
@@ -104,21 +148,33 @@ def _run(args: argparse.Namespace) -> int:
         provenance = model_provenance(model_name, pretrained=args.checkpoint or True)
         if stored is not None:
             # check_provenance reads only the model's name and provenance, both known without building it
-            check_provenance(index_uri, stored, SimpleNamespace(name=provenance.get("model", model_name),
-                                                                provenance=provenance))
-    except (SearchInputError, ProvenanceMismatchError, KeyError, FileNotFoundError, FileExistsError,
-            ValueError) as error:
+            check_provenance(shown, stored, SimpleNamespace(name=provenance.get("model", model_name),
+                                                            provenance=provenance))
+    except (SearchInputError, ProvenanceMismatchError, KeyError, OSError, ValueError) as error:
         return fail("index", first_line(error))
 
+    from imret.index.dist_run import dist_env, launch_workers, torch_device
+
+    env = dist_env()
+    if env is None and args.workers > 1:
+        return launch_workers(_worker_args(args), args.workers)
     encode = LazyEncoder(model_name, provenance, batch_size=args.batch_size, pretrained=args.checkpoint or True,
-                         runtime=args.runtime, device=args.device)
+                         runtime=args.runtime, device=torch_device(env) if env is not None else args.device)
     started = time.perf_counter()
+    distributed = None
+
+    def commit(encode_fn, rebuild=args.rebuild):
+        return sync_folder(index_uri, gallery, encode_fn, provenance=provenance, rebuild=rebuild,
+                           index_type=args.index_type, batch_size=args.batch_size,
+                           progress=show_progress(args) and (env is None or env.rank == 0))
     try:
-        report = sync_folder(index_uri, gallery, encode, provenance=provenance, rebuild=args.rebuild,
-                             index_type=args.index_type, batch_size=args.batch_size,
-                             progress=show_progress(args))
-    except (ProvenanceMismatchError, EncoderUnavailableError, FileNotFoundError, FileExistsError,
-            ValueError) as error:
+        if env is None:
+            report = commit(encode)
+        else:
+            report, distributed = _run_rank(args, env, encode, provenance, commit)
+            if report is None:
+                return EXIT_OK  # ranks other than 0: rank 0 commits and reports
+    except (ProvenanceMismatchError, EncoderUnavailableError, OSError, ValueError) as error:
         return fail("index", first_line(error))
     seconds = time.perf_counter() - started
     from imret.index.names import display_name, name_fields
@@ -129,7 +185,7 @@ def _run(args: argparse.Namespace) -> int:
     count = report.count
     model = encode.model
     summary = {
-        **name_fields("index", index_uri),
+        **name_fields("index", shown),
         **(name_fields("index_abs", os.path.abspath(index_uri)) if index_path is not None else {}),
         **name_fields("gallery", str(gallery)), **name_fields("gallery_abs", os.path.abspath(gallery)),
         "model": provenance.get("model", model_name),
@@ -140,11 +196,15 @@ def _run(args: argparse.Namespace) -> int:
         "seconds": round(seconds, 3),
         "images_per_second": round(report.encoded / seconds, 2) if report.encoded and seconds > 0 else None,
     }
+    if distributed is not None:
+        summary.update(workers=distributed.world_size, encoded=distributed.encoded, reused=distributed.reused,
+                       images_per_second=round(distributed.encoded / seconds, 2)
+                       if distributed.encoded and seconds > 0 else None)
     if args.json:
         print_json(summary)
     else:
         rate = f" ({summary['images_per_second']} images/s)" if summary["images_per_second"] else ""
-        print(f"indexed {display_name(str(gallery))} -> {display_name(index_uri)}: {count} images with "
+        print(f"indexed {display_name(str(gallery))} -> {display_name(shown)}: {count} images with "
               f"{summary['model']}; encoded {summary['encoded']} in {seconds:.1f} s{rate}; added {summary['added']}, "
               f"updated {summary['updated']}, removed {summary['removed']}, unchanged {summary['unchanged']}, "
               f"failed {summary['failed']}")

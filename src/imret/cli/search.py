@@ -15,7 +15,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "search", help="find the closest indexed images of query images",
         description="Encode each QUERY image with the model the index was built with and print its closest "
                     "gallery images, best first. A QUERY folder stands for the images in it.")
-    parser.add_argument("index", metavar="INDEX", help="index directory made by `imret index`")
+    parser.add_argument("index", metavar="INDEX", help="index made by `imret index` (directory or milvus URI)")
     parser.add_argument("queries", metavar="QUERY", nargs="+", help="query image files or folders")
     parser.add_argument("--topk", "-k", type=int, default=5, help="matches per query (default 5)")
     parser.add_argument("--json", action="store_true",
@@ -29,6 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--timings", action="store_true",
                         help="print the wall time of each stage (start-up, imports, model load, encode, search) "
                              "on stderr")
+    parser.add_argument("--shard", action="append", default=[], metavar="INDEX",
+                        help="another index searched together with INDEX, as one (repeatable; same model; "
+                             "exact merge of the per-index top-k)")
     add_runtime_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -67,6 +70,21 @@ def expand_queries(queries: list[str]) -> list[str]:
     return expanded
 
 
+def _with_shards(first, shard_uris: list[str]):
+    """``first`` and the indexes at ``shard_uris`` searched as one (see imret.index.sharded)."""
+    from imret.index import open_index
+    from imret.index.redact import redact_credentials
+    from imret.index.sharded import ShardedIndex
+
+    shards = [first]
+    for uri in shard_uris:
+        try:
+            shards.append(open_index(uri))
+        except FileNotFoundError:
+            raise FileNotFoundError(f"--shard {redact_credentials(uri)}: no index there") from None
+    return ShardedIndex(shards)
+
+
 def run(args: argparse.Namespace) -> int:
     """Search; 0 on success, 1 on bad input (missing index or query, unreadable query, other model)."""
     with quiet_warnings():
@@ -90,11 +108,13 @@ def _run(args: argparse.Namespace) -> int:
         with timer.stage("model load"):
             searcher = IndexSearcher(args.index, model=args.model, runtime=args.runtime, device=args.device,
                                      checkpoint=args.checkpoint)
+            if args.shard:
+                searcher.index = _with_shards(searcher.index, args.shard)
         with timer.stage("encode"):
             vectors = searcher.encode_queries(queries, batch_size=args.batch_size)
         with timer.stage("search"):
             results = searcher.search_vectors(vectors, topk=args.topk)
-    except (SearchInputError, ImageDecodeError, FileNotFoundError, KeyError) as error:
+    except (SearchInputError, ImageDecodeError, OSError, KeyError, ValueError) as error:
         return fail("search", first_line(error))
     if args.timings:
         print(f"imret search: timings: {timer.summary()} (runtime {searcher.model.runtime_name})",

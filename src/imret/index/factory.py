@@ -12,7 +12,7 @@ from typing import Any, Mapping, Optional, Union
 from .backend import IndexBackend, backend_class
 
 #: Modules whose import registers a built-in back end (each imports its engine lazily).
-BUILTIN_BACKENDS = ("imret.index.gallery",)
+BUILTIN_BACKENDS = ("imret.index.gallery", "imret.index.milvus")
 
 Uri = Union[str, os.PathLike]
 
