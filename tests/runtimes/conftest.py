@@ -18,6 +18,17 @@ def onnx_cache_dir(tmp_path_factory) -> Path:
     return folder
 
 
+SHARED_DATASETS = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
+
+
+@pytest.fixture(scope="session")
+def shared_root() -> Path:
+    """../shared/datasets for module-scoped fixtures (skips like ``shared_datasets_root`` when absent)."""
+    if not SHARED_DATASETS.is_dir():
+        pytest.skip(f"real data {SHARED_DATASETS} not found (needs ../shared/datasets beside the repository)")
+    return SHARED_DATASETS
+
+
 @pytest.fixture(scope="session")
 def torch_model():
     from imret.apis import get_model
