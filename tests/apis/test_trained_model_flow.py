@@ -99,7 +99,7 @@ def test_trained_checkpoint_indexes_and_searches_like_imret_test(shared_datasets
         state = read_state_dict(checkpoint)
     finally:
         install_checkpoint_safety()  # as it was for the tests that follow
-    assert any(key.endswith("conv1.weight") for key in state) and "head.weight" in state or len(state) > 100
+    assert any(key.endswith("conv1.weight") for key in state) and len(state) > 100
 
 
 def test_checkpoint_reader_refuses_a_pickle_that_would_run_code(tmp_path):

@@ -1,21 +1,9 @@
-"""Fixtures for the runtime tests: a session ONNX cache, the default model on torch, real photos."""
+"""Fixtures for the runtime tests: the default model on torch, real photos."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
-
-
-@pytest.fixture(scope="session", autouse=True)
-def onnx_cache_dir(tmp_path_factory) -> Path:
-    """Exported graphs go to a session folder (unless IMRET_CACHE_DIR is set), so tests never touch ~/.cache."""
-    configured = os.environ.get("IMRET_CACHE_DIR")
-    if configured:
-        return Path(configured)
-    folder = tmp_path_factory.mktemp("imret-cache")
-    os.environ["IMRET_CACHE_DIR"] = str(folder)
-    return folder
 
 
 SHARED_DATASETS = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"

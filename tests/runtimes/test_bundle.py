@@ -91,3 +91,26 @@ def test_export_refuses_a_non_empty_folder_and_writes_nothing(torch_model, tmp_p
         export_bundle(torch_model, target)
     assert [p.name for p in target.iterdir()] == ["keep.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
+
+
+def test_bundle_encoder_runs_with_torch_blocked(bundle, torch_model, real_photos):
+    """In a fresh process where importing torch fails, a bundle still encodes (ONNX Runtime / OpenVINO)."""
+    crops = [torch_model.transform(path) for path in real_photos[:3]]  # pipeline outputs: HWC uint8 BGR
+    folder = Path(bundle).parent / "arrays"
+    folder.mkdir(exist_ok=True)
+    np.save(folder / "crops.npy", np.stack(crops))
+    script = (
+        "import json, sys\n"
+        "sys.modules['torch'] = None  # any 'import torch' now raises ImportError\n"
+        "import numpy as np\n"
+        "from imret.apis import get_model\n"
+        f"model = get_model({str(bundle)!r})\n"
+        f"vectors = model.encode_arrays(list(np.load({str(folder / 'crops.npy')!r})))\n"
+        "print(json.dumps({'runtime': model.runtime_name, 'vectors': vectors.tolist()}))\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO_SRC), os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["runtime"] in ("openvino", "onnxruntime")
+    reference = torch_model.encode_arrays(crops)
+    assert _cosines(np.asarray(result["vectors"], np.float32), reference).min() >= 0.9999

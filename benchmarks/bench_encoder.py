@@ -1,0 +1,96 @@
+"""Encoder forward throughput: torch eager, ONNX Runtime and OpenVINO run bare, and imret's default runtime.
+
+One process, the same preprocessed batch of real UKBench photos (batch 16 at 224 px) for every
+runtime, round-robin: each round times every runtime once, the table reports the median round.
+Also: the largest cosine deviation of each runtime's vectors from torch's, and torch eager timed
+before any ONNX Runtime / OpenVINO session exists versus after (see benchmarks/README.md).
+
+    .venv/bin/python benchmarks/bench_encoder.py [--rounds 5] [--iters 3]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "ukbench"
+
+
+def timed(encode, batch: np.ndarray, iters: int) -> float:
+    """Images per second over ``iters`` forward passes."""
+    started = time.perf_counter()
+    for _ in range(iters):
+        encode(batch)
+    return iters * len(batch) / (time.perf_counter() - started)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--iters", type=int, default=3, help="forward passes per runtime per round")
+    parser.add_argument("--batch", type=int, default=16)
+    args = parser.parse_args()
+
+    import torch
+
+    from imret.apis import get_model
+    from imret.runtimes.onnx_export import cached_onnx
+
+    model = get_model("efficientnet-lite0_gem", runtime="torch", device="cpu")
+    paths = [str(DATA / f"ukbench{i:05d}.jpg") for i in range(args.batch)]
+    batch = model.preprocessing.normalize([model.transform(p) for p in paths])
+    onnx = cached_onnx(model.module, model.provenance, model.preprocessing.input_size)
+    torch_encode = model.runtime.encode
+    reference = torch_encode(batch)
+
+    # torch eager alone, before any ONNX Runtime / OpenVINO session exists in this process
+    torch_encode(batch)
+    before = [timed(torch_encode, batch, args.iters) for _ in range(2)]
+    threads_before = torch.get_num_threads()
+
+    import onnxruntime
+    import openvino
+    session = onnxruntime.InferenceSession(str(onnx), providers=["CPUExecutionProvider"])
+    ort_encode = lambda x: session.run(None, {"images": x})[0]  # noqa: E731
+    core = openvino.Core()
+    compiled = core.compile_model(str(onnx), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    request = compiled.create_infer_request()
+
+    def ov_encode(x):
+        request.infer({0: x})
+        return request.get_output_tensor(0).data.copy()
+
+    default = model.with_runtime("auto")
+    methods = {"torch eager": torch_encode, "onnxruntime bare": ort_encode, "openvino bare": ov_encode,
+               f"imret default ({default.runtime_name})": default.runtime.encode}
+    deviation = {}
+    for name, encode in methods.items():
+        vectors = encode(batch)
+        cosines = (vectors * reference).sum(1) / np.linalg.norm(vectors, axis=1) / np.linalg.norm(reference, axis=1)
+        deviation[name] = float(1 - cosines.min())
+    rates = {name: [] for name in methods}
+    for _ in range(args.rounds):
+        for name, encode in methods.items():
+            rates[name].append(timed(encode, batch, args.iters))
+    medians = {name: statistics.median(values) for name, values in rates.items()}
+    best_bare = max(medians["onnxruntime bare"], medians["openvino bare"])
+
+    print(f"batch {args.batch} x 3 x 224 x 224, {args.rounds} rounds x {args.iters} passes, "
+          f"cores usable {len(os.sched_getaffinity(0))}, load average {os.getloadavg()[0]:.2f}")
+    print(f"{'runtime':<30} {'images/s':>9} {'vs best bare':>13} {'max 1-cos vs torch':>19}")
+    for name in methods:
+        print(f"{name:<30} {medians[name]:>9.1f} {medians[name] / best_bare:>12.2f}x {deviation[name]:>19.2e}")
+    print(f"\ntorch eager before any ONNX Runtime/OpenVINO session: {statistics.median(before):.1f} images/s "
+          f"(torch threads {threads_before}); after: {medians['torch eager']:.1f} images/s "
+          f"(torch threads {torch.get_num_threads()}); ratio after/before "
+          f"{medians['torch eager'] / statistics.median(before):.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
