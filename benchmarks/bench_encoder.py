@@ -34,6 +34,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--iters", type=int, default=3, help="forward passes per runtime per round")
     parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--loop-images", type=int, default=64,
+                        help="UKBench photos for the encode-loop table (decode + encode), 0 to skip")
     args = parser.parse_args()
 
     import torch
@@ -89,7 +91,30 @@ def main() -> int:
           f"(torch threads {threads_before}); after: {medians['torch eager']:.1f} images/s "
           f"(torch threads {torch.get_num_threads()}); ratio after/before "
           f"{medians['torch eager'] / statistics.median(before):.2f}")
+    if args.loop_images:
+        encode_loop_table(default, args)
     return 0
+
+
+def encode_loop_table(model, args: argparse.Namespace) -> None:
+    """The whole encode loop (JPEG decode + resize + crop in worker threads, then the runtime) on real
+    photos, with 1 decoding thread and with the default number, against the runtime alone."""
+    from imret.apis.encode import default_decode_workers
+
+    paths = [str(DATA / f"ukbench{i:05d}.jpg") for i in range(args.loop_images)]
+    batch = model.preprocessing.normalize([model.transform(p) for p in paths[:args.batch]])
+    workers = default_decode_workers()
+    rates = {"runtime alone (preprocessed)": [], "encode loop, 1 decode thread": [],
+             f"encode loop, {workers} decode threads": []}
+    for _ in range(max(1, args.rounds // 2)):
+        rates["runtime alone (preprocessed)"].append(timed(model.runtime.encode, batch, args.iters))
+        for count, name in ((1, "encode loop, 1 decode thread"), (workers, f"encode loop, {workers} decode threads")):
+            started = time.perf_counter()
+            model.encode_images(paths, batch_size=args.batch, workers=count)
+            rates[name].append(len(paths) / (time.perf_counter() - started))
+    print(f"\n{'encode loop (' + model.runtime_name + ', ' + str(len(paths)) + ' JPEGs 640x480)':<40} {'images/s':>9}")
+    for name, values in rates.items():
+        print(f"{name:<40} {statistics.median(values):>9.1f}")
 
 
 if __name__ == "__main__":
