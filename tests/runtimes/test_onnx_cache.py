@@ -58,3 +58,18 @@ def test_failed_export_leaves_nothing_in_the_cache(tiny_model, monkeypatch, tmp_
     with pytest.raises(RuntimeError, match="exporter crashed"):
         onnx_export.cached_onnx(tiny_model.module, tiny_model.provenance, (32, 32))
     assert list((tmp_path / "onnx").iterdir()) == []
+
+
+def test_graph_is_exported_at_the_first_encode_not_when_the_model_is_built(monkeypatch, tmp_path):
+    """Commands that refuse a model (e.g. another model's index) never pay for an export."""
+    import numpy as np
+
+    monkeypatch.setenv("IMRET_CACHE_DIR", str(tmp_path))
+    torch.manual_seed(0)
+    model = get_model(TINY, pretrained=False, runtime="onnxruntime", device="cpu")
+    assert model.runtime_name == "onnxruntime" and not (tmp_path / "onnx").exists()
+    crops = [np.full((32, 32, 3), value, np.uint8) for value in (0, 128, 255)]
+    vectors = model.encode_arrays(crops)
+    assert len(list((tmp_path / "onnx").glob("*.onnx"))) == 1
+    reference = model.with_runtime("torch", "cpu").encode_arrays(crops)
+    np.testing.assert_allclose(vectors, reference, rtol=1e-4, atol=1e-4)

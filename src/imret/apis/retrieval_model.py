@@ -63,7 +63,8 @@ class RetrievalModel:
         from imret.runtimes import create_runtime
         if self.source is None:
             raise ValueError(f"model {self.name} was built without a runtime source; use get_model(..., runtime=)")
-        return dataclasses.replace(self, runtime=create_runtime(self.source, runtime=runtime, device=device))
+        return dataclasses.replace(self, runtime=create_runtime(self.source, runtime=runtime, device=device,
+                                                                 defer=True))
 
     def encode_arrays(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """Vectors (N, C) float32 of pipeline outputs (HWC uint8, BGR as loaded)."""

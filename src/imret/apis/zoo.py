@@ -258,6 +258,6 @@ def get_model(name_or_config: Union[str, os.PathLike, dict], pretrained: Union[b
         return cached_onnx(module, provenance, preprocessing.input_size)
 
     source = EncoderSource(module=module, onnx_path=onnx_path)
-    encoder = create_runtime(source, runtime=runtime, device=device)
+    encoder = create_runtime(source, runtime=runtime, device=device, defer=True)
     return RetrievalModel(name=name, preprocessing=preprocessing, provenance=provenance, runtime=encoder,
                           module=module, similarity=getattr(module, "similarity", "cosine_similarity"), source=source)
