@@ -21,6 +21,31 @@ import numpy as np
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "ukbench"
 
 
+def flush_to_zero() -> bool:
+    """Whether this thread flushes denormal floats to zero (FTZ/DAZ): a denormal times 1 becomes 0."""
+    tiny = np.array([1e-39], np.float32)
+    return bool((tiny * np.float32(1.0))[0] == 0)
+
+
+def denormal_count(model, batch: np.ndarray) -> tuple[int, int]:
+    """(denormal weights, denormal activations of every submodule) of the torch model on ``batch``."""
+    import torch
+
+    def count(tensor) -> int:
+        return int(((tensor.abs() < np.finfo(np.float32).tiny) & (tensor != 0)).sum())
+
+    weights = sum(count(t) for t in model.module.state_dict().values() if t.is_floating_point())
+    seen = []
+    hooks = [m.register_forward_hook(lambda m, i, o: seen.append(count(o)) if isinstance(o, torch.Tensor) else None)
+             for m in model.module.modules()]
+    try:
+        model.runtime.encode(batch)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return weights, sum(seen)
+
+
 def timed(encode, batch: np.ndarray, iters: int) -> float:
     """Images per second over ``iters`` forward passes."""
     started = time.perf_counter()
@@ -53,7 +78,8 @@ def main() -> int:
     # torch eager alone, before any ONNX Runtime / OpenVINO session exists in this process
     torch_encode(batch)
     before = [timed(torch_encode, batch, args.iters) for _ in range(2)]
-    threads_before = torch.get_num_threads()
+    threads_before, ftz_before = torch.get_num_threads(), flush_to_zero()
+    denormal_weights, denormal_activations = denormal_count(model, batch)
 
     import onnxruntime
     import openvino
@@ -91,6 +117,8 @@ def main() -> int:
           f"(torch threads {threads_before}); after: {medians['torch eager']:.1f} images/s "
           f"(torch threads {torch.get_num_threads()}); ratio after/before "
           f"{medians['torch eager'] / statistics.median(before):.2f}")
+    print(f"flush-to-zero on this thread before the sessions: {ftz_before}, after: {flush_to_zero()}; "
+          f"denormal weights: {denormal_weights}, denormal activations on this batch: {denormal_activations}")
     if args.loop_images:
         encode_loop_table(default, args)
     return 0
