@@ -32,7 +32,8 @@ def bundle_model(root: Union[str, os.PathLike], runtime: str = "auto", device: O
                           "; re-export the bundle with imret export") from None
     return RetrievalModel(name=bundle.name, preprocessing=preprocessing, provenance=bundle.provenance,
                           runtime=encoder, module=None,
-                          similarity=(bundle.provenance.get("encoder") or {}).get("similarity_fn", "cosine_similarity"))
+                          similarity=(bundle.provenance.get("encoder") or {}).get("similarity_fn", "cosine_similarity"),
+                          source=source)
 
 
 def export_bundle(model: RetrievalModel, out: Union[str, os.PathLike]) -> Path:

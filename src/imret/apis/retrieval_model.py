@@ -1,6 +1,7 @@
 """``RetrievalModel``: what ``get_model`` returns -- encoder runtime, preprocessing, provenance, name."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence
 
@@ -32,6 +33,8 @@ class RetrievalModel:
     runtime: Any
     module: Optional[Any] = None
     similarity: Any = "cosine_similarity"
+    #: What runtimes are built from (``imret.runtimes.EncoderSource``); used by ``with_runtime``.
+    source: Optional[Any] = field(default=None, repr=False, compare=False)
     _transform: Optional[ImageTransform] = field(default=None, init=False, repr=False, compare=False)
 
     @property
@@ -54,6 +57,14 @@ class RetrievalModel:
         """``(queries, prototypes) -> scores`` of this model (torch tensors)."""
         from imret.matching.similarity import resolve_similarity
         return resolve_similarity(self.similarity)
+
+    def with_runtime(self, runtime: str = "auto", device: Optional[str] = None) -> "RetrievalModel":
+        """The same model (same provenance) on another runtime or device, without reloading weights."""
+        from imret.runtimes import create_runtime
+        if self.source is None:
+            raise ValueError(f"model {self.name} was built without a runtime source; use get_model(..., runtime=)")
+        return dataclasses.replace(self, runtime=create_runtime(self.source, runtime=runtime, device=device,
+                                                                 defer=True))
 
     def encode_arrays(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """Vectors (N, C) float32 of pipeline outputs (HWC uint8, BGR as loaded)."""

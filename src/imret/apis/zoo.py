@@ -257,6 +257,7 @@ def get_model(name_or_config: Union[str, os.PathLike, dict], pretrained: Union[b
         from imret.runtimes.onnx_export import cached_onnx
         return cached_onnx(module, provenance, preprocessing.input_size)
 
-    encoder = create_runtime(EncoderSource(module=module, onnx_path=onnx_path), runtime=runtime, device=device)
+    source = EncoderSource(module=module, onnx_path=onnx_path)
+    encoder = create_runtime(source, runtime=runtime, device=device, defer=True)
     return RetrievalModel(name=name, preprocessing=preprocessing, provenance=provenance, runtime=encoder,
-                          module=module, similarity=getattr(module, "similarity", "cosine_similarity"))
+                          module=module, similarity=getattr(module, "similarity", "cosine_similarity"), source=source)

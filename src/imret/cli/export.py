@@ -12,7 +12,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "export", help="export a model as a self-contained bundle (ONNX + preprocessing + provenance)",
         description="Write MODEL as a bundle folder: encoder.onnx (dynamic batch), preprocessing.json, "
                     "provenance.json and manifest.json (SHA-256 of each file). Plain files, no pickle. Pass the "
-                    "folder as --model to index, search or serve; it runs with onnxruntime or openvino, "
+                    "folder as --model to index or search; it runs with onnxruntime or openvino, "
                     "without torch.")
     parser.add_argument("model", metavar="MODEL", help="zoo model name or config file")
     parser.add_argument("--out", "-o", required=True, metavar="DIR", help="bundle folder to create (new or empty)")

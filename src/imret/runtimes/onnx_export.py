@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
-import sys
 import warnings
 from pathlib import Path
 from typing import Any, Optional
@@ -18,6 +18,7 @@ INPUT_NAME, OUTPUT_NAME = "images", "features"
 EXAMPLE_SIZE = 224
 #: Provenance fields that do not change the graph.
 _NOT_IN_KEY = ("imret_version",)
+log = logging.getLogger(__name__)
 
 
 def cache_dir() -> Path:
@@ -91,6 +92,6 @@ def cached_onnx(module: Any, provenance: dict, input_size: Optional[tuple[int, i
     """The ONNX graph of ``module`` from the cache, exported first when it is not there yet."""
     path = cache_dir() / f"encoder-{export_key(module, provenance, input_size)}.onnx"
     if not path.is_file():
-        print(f"imret: exporting the encoder to ONNX (once; cached in {path.parent})", file=sys.stderr)
+        log.info("exporting the encoder to ONNX (once; cached in %s)", path.parent)
         export_onnx(module, path, input_size)
     return path

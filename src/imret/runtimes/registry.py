@@ -6,7 +6,10 @@ provider.
 """
 from __future__ import annotations
 
+import threading
 from typing import Optional
+
+import numpy as np
 
 from .base import EncoderRuntime, EncoderSource
 from .devices import check_device, device_kind
@@ -75,7 +78,39 @@ def resolve_runtime(name: str, device: Optional[str], source: EncoderSource) -> 
     return cls, device
 
 
-def create_runtime(source: EncoderSource, runtime: str = AUTO, device: Optional[str] = None) -> EncoderRuntime:
-    """A ready encoder runtime for ``source``: ``runtime`` is a name from ``list_runtimes()``."""
+class DeferredRuntime:
+    """A chosen runtime that is built at its first ``encode``: a torch model's ONNX graph is exported
+    (or read from the cache) only when something is encoded, not when a command merely checks a model."""
+
+    def __init__(self, cls: type[EncoderRuntime], source: EncoderSource, device: str):
+        self.name, self.device = cls.name, device
+        self._cls, self._source = cls, source
+        self._runtime: Optional[EncoderRuntime] = None
+        self._lock = threading.Lock()
+
+    @property
+    def runtime(self) -> EncoderRuntime:
+        """The built runtime (building it now if needed)."""
+        with self._lock:
+            if self._runtime is None:
+                self._runtime = self._cls.build(self._source, self.device)
+            return self._runtime
+
+    def encode(self, batch: np.ndarray) -> np.ndarray:
+        return self.runtime.encode(batch)
+
+    def __repr__(self) -> str:
+        return f"DeferredRuntime({self.name!r}, device={self.device!r}, built={self._runtime is not None})"
+
+
+def create_runtime(source: EncoderSource, runtime: str = AUTO, device: Optional[str] = None,
+                   defer: bool = False) -> EncoderRuntime:
+    """An encoder runtime for ``source``: ``runtime`` is a name from ``list_runtimes()``.
+
+    The choice is checked now; with ``defer`` a runtime that needs the ONNX graph of a torch model is
+    built at its first ``encode``.
+    """
     cls, device = resolve_runtime(runtime, device, source)
+    if defer and source.has_module and not cls.needs_module:
+        return DeferredRuntime(cls, source, device)  # type: ignore[return-value]
     return cls.build(source, device)

@@ -1,0 +1,42 @@
+"""Every installed runtime gives torch's vectors (cosine >= 0.9999 per vector) on real photos."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from imret.runtimes import RUNTIMES
+
+
+def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+
+
+@pytest.mark.parametrize("name", ["onnxruntime", "openvino"])
+def test_runtime_vectors_agree_with_torch(torch_model, real_photos, name):
+    if not RUNTIMES[name].installed():
+        pytest.skip(f"{name} is not installed")
+    reference = torch_model.encode_images(real_photos, batch_size=5)
+    other = torch_model.with_runtime(name, "cpu")
+    assert other.runtime_name == name and other.provenance == torch_model.provenance
+    result = other.encode_images(real_photos, batch_size=5)
+    assert result.ok == reference.ok == list(range(len(real_photos)))
+    assert _cosines(result.vectors, reference.vectors).min() >= 0.9999
+    # and the vectors mean the same: UKBench views of one object rank first with either runtime
+    for vectors in (reference.vectors, result.vectors):
+        normed = vectors[:8] / np.linalg.norm(vectors[:8], axis=1, keepdims=True)
+        scores = normed @ normed.T
+        np.fill_diagonal(scores, -np.inf)
+        assert [int(np.argmax(row)) // 4 for row in scores] == [i // 4 for i in range(8)]
+
+
+def test_auto_runtime_is_fastest_installed_on_cpu(torch_model):
+    from imret.runtimes.registry import PREFERENCE
+    expected = next(name for name in PREFERENCE["cpu"] if RUNTIMES[name].installed())
+    assert torch_model.with_runtime("auto", "cpu").runtime_name == expected
+
+
+def test_batch_size_and_runtime_do_not_change_rankings(torch_model, real_photos):
+    fast = torch_model.with_runtime("auto", "cpu")
+    one = fast.encode_images(real_photos, batch_size=1).vectors
+    many = fast.encode_images(real_photos, batch_size=7, workers=3).vectors
+    assert _cosines(one, many).min() >= 0.9999
