@@ -1,6 +1,6 @@
 """Fine-tuning EfficientNet-Lite0 with ArcFace on flowers12: retrieval before vs after, on CPU.
 
-Runs, from the repository root (needs ../shared/datasets/flowers12):
+Runs, from the repository root (needs flowers12 in $IMRET_DATA_ROOT, default ../shared/datasets):
 
     .venv/bin/python benchmarks/bench_flowers12_finetune.py [--work-dir DIR] [--epochs N] [--cfg-options ...]
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -22,7 +23,8 @@ from pathlib import Path
 import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CONFIG = "configs/arcface/efficientnet-lite0-arcface_flowers12.py"
+DATA_ROOT = REPO_ROOT.parent / "shared" / "datasets"
+DEFAULT_CONFIG = "arcface/efficientnet-lite0-arcface_flowers12"  # shipped with imret
 KEYS = ("retrieval/Recall@1", "retrieval/Recall@5", "retrieval/mAP")
 
 
@@ -30,17 +32,18 @@ def imret(*args: str) -> str:
     """Run the ``imret`` command from the repository root; its stdout (stderr is passed through)."""
     command = [sys.executable, "-m", "imret.cli.main", *args]
     print("$ imret " + " ".join(args), flush=True)
-    result = subprocess.run(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
+    env = dict(os.environ)
+    env.setdefault("IMRET_DATA_ROOT", str(DATA_ROOT))
+    result = subprocess.run(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True, env=env)
     if result.returncode != 0:
         sys.exit(f"imret {args[0]} failed with exit code {result.returncode}")
     return result.stdout
 
 
 def test_metrics(config: str, checkpoint: Path, work_dir: Path, options: list[str]) -> dict:
-    """Metrics printed by ``imret test`` (the JSON block at the end of its output)."""
+    """Metrics printed by ``imret test --json`` (its whole stdout)."""
     extra = ["--cfg-options", *options] if options else []
-    out = imret("test", config, str(checkpoint), "--work-dir", str(work_dir), *extra)
-    return json.loads(out[out.rindex("\n{\n"):])
+    return json.loads(imret("test", config, str(checkpoint), "--work-dir", str(work_dir), "--json", *extra))
 
 
 def save_untrained(config: str, path: Path, options: list[str]) -> None:
@@ -50,7 +53,8 @@ def save_untrained(config: str, path: Path, options: list[str]) -> None:
     from imret.engine import load_config
     from imret.registry import MODELS
 
-    cfg = load_config(REPO_ROOT / config, dict(arg.split("=", 1) for arg in options) if options else None)
+    cfg = load_config(config, dict(arg.split("=", 1) for arg in options) if options else None,
+                      data_root=os.environ.get("IMRET_DATA_ROOT", DATA_ROOT))
     with DefaultScope.overwrite_default_scope("imret"):
         model = MODELS.build(cfg.model)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -64,8 +68,8 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, help="override train_cfg.max_epochs (and val_interval)")
     parser.add_argument("--cfg-options", nargs="*", default=[], help="extra key=value overrides for training")
     args = parser.parse_args()
-    if not (REPO_ROOT.parent / "shared" / "datasets" / "flowers12").is_dir():
-        sys.exit("needs ../shared/datasets/flowers12 beside the repository")
+    if not (Path(os.environ.get("IMRET_DATA_ROOT", DATA_ROOT)) / "flowers12").is_dir():
+        sys.exit("needs flowers12 in $IMRET_DATA_ROOT (default: ../shared/datasets beside the repository)")
     work_dir = (REPO_ROOT / args.work_dir).resolve()
 
     untrained = work_dir / "untrained.pth"

@@ -89,7 +89,7 @@ OPTIM_WRAPPER_CONSTRUCTORS = _child("optimizer wrapper constructor", MMENGINE_OP
                                     ["imret.engine"])
 PARAM_SCHEDULERS = _child("parameter scheduler", MMENGINE_PARAM_SCHEDULERS, ["imret.engine"])
 LOG_PROCESSORS = _child("log_processor", MMENGINE_LOG_PROCESSORS, ["imret.engine"])
-VISUALIZERS = _child("visualizer", MMENGINE_VISUALIZERS, ["imret.engine"])
+VISUALIZERS = _child("visualizer", MMENGINE_VISUALIZERS, ["imret.visualization"])
 VIS_BACKENDS = _child("vis_backend", MMENGINE_VIS_BACKENDS, ["imret.engine"])
 
 __all__ = [

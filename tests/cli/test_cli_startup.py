@@ -104,17 +104,18 @@ def test_index_and_search_load_no_training_stack(tmp_path):
 
 
 def test_cli_launchers_match_the_engine():
-    from imret.cli.engine_args import LAUNCHERS
+    from imret.cli.engine_job import LAUNCHERS
     from imret.engine.runner import LAUNCHERS as ENGINE_LAUNCHERS
 
     assert LAUNCHERS == ENGINE_LAUNCHERS
 
 
 def test_cfg_options_are_parsed_by_mmengine_when_used():
+    from imret.cli.engine_job import parse_cfg_options
     from imret.cli.main import build_parser
 
     args = build_parser().parse_args(["test", "c.py", "w.pth", "--cfg-options", "a.b=1", "c=[1,2]", "d=x"])
-    assert args.cfg_options == {"a.b": 1, "c": [1, 2], "d": "x"}
+    assert parse_cfg_options(args.cfg_options) == {"a.b": 1, "c": [1, 2], "d": "x"}
 
 
 def test_model_that_cannot_load_stops_the_index_run_in_one_line(small_index, tmp_path, capsys):

@@ -27,11 +27,14 @@ def make_tiny_images(root: Path, train_per_class: int = 8, test_per_class: int =
 
 
 def write_tiny_config(path: Path, data_root: Path, max_epochs: int = 1, load_options: str = "",
-                      validate: bool = True) -> Path:
-    """A complete imret config training on ``data_root/train`` and validating test-vs-test."""
+                      validate: bool = True, runtime: bool = True) -> Path:
+    """A complete imret config training on ``data_root/train`` and validating test-vs-test.
+
+    ``runtime=False`` leaves out the runtime part (default_scope, default_hooks, env_cfg, randomness)
+    for a config that inherits it from a runtime base.
+    """
     val_interval = 1 if validate else 1000
-    path.write_text(f"""
-default_scope = 'imret'
+    text = f"""
 data_root = {str(data_root)!r}
 train_pipeline = [dict(type='LoadImageFromFile'{load_options}), dict(type='RandomFlip', prob=0.5),
                   dict(type='PackInputs')]
@@ -56,17 +59,22 @@ param_scheduler = [dict(type='MultiStepLR', milestones=[1], gamma=0.5, by_epoch=
 train_cfg = dict(by_epoch=True, max_epochs={max_epochs}, val_interval={val_interval})
 val_cfg = dict()
 test_cfg = dict()
+# SyncBuffersHook: every rank validates with the BN statistics the checkpoint saves
+custom_hooks = [dict(type='PrepareProtoBeforeValLoopHook'), dict(type='SyncBuffersHook')]
+"""
+    if runtime:
+        text += """
+default_scope = 'imret'
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=1),
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(type='CheckpointHook', interval=1, save_best='retrieval/Recall@1', rule='greater'),
     sampler_seed=dict(type='DistSamplerSeedHook'))
-# SyncBuffersHook: every rank validates with the BN statistics the checkpoint saves
-custom_hooks = [dict(type='PrepareProtoBeforeValLoopHook'), dict(type='SyncBuffersHook')]
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
 randomness = dict(seed=0)
-""")
+"""
+    path.write_text(text)
     return path
 
 

@@ -5,6 +5,7 @@ import pytest
 import torch
 from engine_fixtures import make_tiny_images, write_tiny_config
 
+from imret.cli.engine_job import parse_cfg_options
 from imret.cli.main import build_parser, main
 from imret.engine import (EngineConfigError, configure_testing, configure_training, load_config,
                           prepare_cpu_distributed)
@@ -68,7 +69,7 @@ def test_cfg_options_are_parsed_and_merged(tiny_config):
     args = build_parser().parse_args(["train", str(tiny_config), "--cfg-options", "train_cfg.max_epochs=7",
                                       "optim_wrapper.optimizer.lr=0.5", "model.head.num_classes=5",
                                       "val_evaluator.0.topk=[1,3]"])
-    cfg = load_config(args.config, args.cfg_options)
+    cfg = load_config(args.config, parse_cfg_options(args.cfg_options))
     assert cfg.train_cfg.max_epochs == 7 and cfg.train_cfg.val_interval == 1  # siblings kept
     assert cfg.optim_wrapper.optimizer.lr == 0.5 and cfg.optim_wrapper.optimizer.momentum == 0.9
     assert cfg.model.head.num_classes == 5 and cfg.model.head.in_channels == 512
@@ -82,7 +83,7 @@ def test_work_dir_and_resume_options(tiny_config, tmp_path):
                              resume="auto")
     assert cfg.work_dir == str(tmp_path / "from_cfg") and cfg.resume is True and cfg.load_from is None
     checkpoint = tmp_path / "some.pth"
-    checkpoint.write_bytes(b"")
+    torch.save({"state_dict": {}}, checkpoint)
     cfg = configure_training(load_config(tiny_config), tiny_config, work_dir=str(tmp_path / "cli"),
                              resume=str(checkpoint))
     assert cfg.work_dir == str(tmp_path / "cli") and cfg.resume is True and cfg.load_from == str(checkpoint)
@@ -129,3 +130,27 @@ def test_malicious_checkpoint_is_refused_by_imret_test_and_resume(tiny_config, t
     assert main(["train", str(tiny_config), "--resume", str(evil), "--work-dir", str(tmp_path / "w2")]) == 1
     assert f"checkpoint {evil} was refused" in capsys.readouterr().err
     assert not marker.exists()
+
+
+def test_no_validate_and_dataloader_flags_reach_the_config(tiny_config, tmp_path, monkeypatch, capsys):
+    import imret.engine.runner as runner_module
+
+    built = {}
+
+    def capture(cfg):
+        built["cfg"] = cfg
+        raise EngineConfigError("stop here")
+
+    monkeypatch.setattr(runner_module, "build_runner", capture)
+    assert main(["train", str(tiny_config), "--work-dir", str(tmp_path / "w"), "--no-validate",
+                 "--no-pin-memory", "--no-persistent-workers"]) == 1
+    cfg = built["cfg"]
+    assert cfg.val_dataloader is None and cfg.val_evaluator is None and cfg.val_cfg is None
+    loaders = [cfg.train_dataloader, cfg.test_dataloader, cfg.model.prototype]
+    assert all(loader.pin_memory is False and loader.persistent_workers is False for loader in loaders)
+
+    built.clear()
+    assert main(["train", str(tiny_config), "--work-dir", str(tmp_path / "w")]) == 1
+    cfg = built["cfg"]  # without the flags the config's own values stay
+    assert cfg.val_dataloader is not None and "pin_memory" not in cfg.train_dataloader
+    assert "stop here" in capsys.readouterr().err

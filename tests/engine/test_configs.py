@@ -1,8 +1,6 @@
 """The shipped configs build, and their checkpoint rule watches a key the metrics really produce."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 from mmengine.registry import DefaultScope
@@ -11,7 +9,6 @@ from imret.engine import load_config
 from imret.registry import HOOKS, METRICS, MODELS
 from imret.structures import DataSample
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 
 def _metric_keys(evaluator_cfg) -> set:
@@ -30,9 +27,9 @@ def _metric_keys(evaluator_cfg) -> set:
     return keys
 
 
-@pytest.mark.parametrize("name", ["resnet50-arcface_8xb32_inshop.py", "efficientnet-lite0-arcface_flowers12.py"])
+@pytest.mark.parametrize("name", ["arcface/resnet50-arcface_8xb32_inshop", "efficientnet-lite0-arcface_flowers12.py"])
 def test_recipe_builds_and_keeps_best_by_recall_at_1(name):
-    cfg = load_config(CONFIGS / "arcface" / name)
+    cfg = load_config(name)  # shipped configs, by name
     assert cfg.default_scope == "imret"
     with DefaultScope.overwrite_default_scope("imret"):
         model = MODELS.build(dict(cfg.model, data_preprocessor=cfg.data_preprocessor))
@@ -49,7 +46,7 @@ def test_recipe_builds_and_keeps_best_by_recall_at_1(name):
 
 
 def test_inshop_recipe_matches_mmpretrain_values():
-    cfg = load_config(CONFIGS / "arcface" / "resnet50-arcface_8xb32_inshop.py")
+    cfg = load_config("arcface/resnet50-arcface_8xb32_inshop")
     assert cfg.model.head.num_classes == 3997 and cfg.model.head.in_channels == 2048
     assert [item["type"] for item in cfg.model.image_encoder] == ["ResNet", "GlobalAveragePooling"]
     assert cfg.model.image_encoder[0].depth == 50

@@ -11,11 +11,13 @@ import numpy as np
 import pytest
 
 from imret.apis.pipeline import ImageTransform
-from imret.apis.zoo import LITE0_PIPELINE
+from imret.apis.zoo import DEFAULT_MODEL, ZOO, entry_preprocessing
 from imret.datasets.transforms import LoadImageFromFile, Resize, ResizeEdge
 from imret.io import ImageDecodeError, ImageTooLargeError, open_image
 
 from hostile_images import blank_png
+
+LITE0_PIPELINE = entry_preprocessing(ZOO[DEFAULT_MODEL])[0]
 
 TESTS = Path(__file__).resolve().parents[1]
 
@@ -74,8 +76,8 @@ MEASURE = textwrap.dedent("""
     sys.path.insert(0, sys.argv[1])
     from hostile_images import blank_png
     from imret.apis.pipeline import ImageTransform
-    from imret.apis.zoo import LITE0_PIPELINE
-    transform = ImageTransform(LITE0_PIPELINE)
+    from imret.apis.zoo import DEFAULT_MODEL, ZOO, entry_preprocessing
+    transform = ImageTransform(entry_preprocessing(ZOO[DEFAULT_MODEL])[0])
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started, outcomes = time.perf_counter(), []
     for width, height in [(4000, 1), (40000, 1), (1, 40000), (12500, 12500), (9000, 9000)]:

@@ -12,7 +12,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from imret.io import display_name
-from imret.matching import topk_similarity
+from imret.matching import pairwise_similarity, topk_similarity
 
 from .files import files_fingerprint, list_image_files
 from .match_grid import grid_file_name, write_match_grid
@@ -157,9 +157,13 @@ class ImageRetrievalInferencer:
 
     # ----- queries -----
     def __call__(self, inputs: Union[ImageInput, Sequence[ImageInput]], topk: int = 1,
-                 show_dir: Optional[Union[str, os.PathLike]] = None, batch_size: int = 1
-                 ) -> list[list[dict]]:
+                 show_dir: Optional[Union[str, os.PathLike]] = None, batch_size: int = 1,
+                 return_datasamples: bool = False) -> list:
         """Matches of each query, best first: ``{'match_score', 'sample_idx', 'sample': {'img_path', ...}}``.
+
+        ``return_datasamples=True`` returns one ``DataSample`` per query instead (mmpretrain's meaning):
+        ``pred_score`` = similarity to every prototype in prototype order, ``pred_label`` = the ``topk``
+        best prototype indices, best first.
 
         ``inputs`` is an image path, a BGR (H, W, 3) uint8 array (OpenCV / mmcv convention), or a list
         of them. ``show_dir`` receives one PNG grid per query. A query that cannot be read raises
@@ -180,6 +184,9 @@ class ImageRetrievalInferencer:
                             for score, i in zip(row_scores, row_indices)])
         if show_dir is not None:
             self.visualize(queries, results, show_dir)
+        if return_datasamples:
+            return _data_samples(queries, pairwise_similarity(features, self.prototype_vecs,
+                                                              self.model.similarity_fn), indices)
         return results
 
     def visualize(self, queries: Sequence[ImageInput], results: list[list[dict]],
@@ -191,6 +198,16 @@ class ImageRetrievalInferencer:
                       Path(m["sample"].get("img_path", f"#{m['sample_idx']}")).name) for m in matches]
             written.append(write_match_grid(Path(show_dir) / grid_file_name(query, position), query, cells))
         return written
+
+
+def _data_samples(queries: Sequence[ImageInput], scores: torch.Tensor, ranked: torch.Tensor) -> list:
+    from imret.structures import DataSample
+
+    samples = []
+    for query, row_scores, row_ranked in zip(queries, scores, ranked):
+        meta = {"img_path": os.fspath(query)} if isinstance(query, (str, os.PathLike)) else {}
+        samples.append(DataSample(metainfo=meta).set_pred_score(row_scores).set_pred_label(row_ranked))
+    return samples
 
 
 def _pseudo_collate():

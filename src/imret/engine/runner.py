@@ -5,8 +5,9 @@ import copy
 import datetime
 import os
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Iterator, Mapping, Optional
 
 import torch
 import torch.distributed as dist
@@ -14,6 +15,9 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 from .checkpoint_safety import install_checkpoint_safety
+from .checkpoint_files import CheckpointFileError, check_checkpoint_readable, latest_checkpoint
+from .config_files import (DATA_ROOT_VARIABLE, ConfigNotFoundError, absolute_data_root_environment,
+                           resolve_config_path, resolve_data_paths)
 
 LAUNCHERS = ("none", "pytorch", "slurm", "mpi")
 _DDP_WRAPPERS = ("MMDistributedDataParallel", "MMSeparateDistributedDataParallel")
@@ -23,48 +27,109 @@ class EngineConfigError(ValueError):
     """A config, checkpoint or command-line option cannot be used; the message says what to do."""
 
 
-def load_config(path: str | os.PathLike, cfg_options: Optional[Mapping[str, Any]] = None) -> Config:
-    """Read an mmengine Python config and apply ``key=value`` overrides (dotted keys)."""
-    config_path = Path(path)
-    if not config_path.is_file():
-        raise EngineConfigError(f"config file {config_path} does not exist; pass the path of a Python config, "
-                                "e.g. configs/arcface/efficientnet-lite0-arcface_flowers12.py")
+def load_config(path: str | os.PathLike, cfg_options: Optional[Mapping[str, Any]] = None,
+                data_root: Optional[str | os.PathLike] = None) -> Config:
+    """Read an mmengine Python config (a file, or the name of a shipped config) and apply ``key=value``
+    overrides (dotted keys).
+
+    ``data_root`` replaces ``$IMRET_DATA_ROOT`` for this config; relative data paths of the file are
+    resolved against its directory (see :mod:`imret.engine.config_files`).
+    """
     try:
-        cfg = Config.fromfile(str(config_path))
+        config_path = resolve_config_path(path)
+    except ConfigNotFoundError as error:
+        raise EngineConfigError(str(error)) from None
+    environment = absolute_data_root_environment()
+    if data_root is not None:
+        environment = {DATA_ROOT_VARIABLE: str(Path(data_root).expanduser().absolute())}
+    try:
+        with _environment(environment):
+            cfg = Config.fromfile(str(config_path))
     except Exception as error:  # mmengine raises many kinds for a broken config
         raise EngineConfigError(f"config file {config_path} could not be read: {error}") from error
+    resolve_data_paths([cfg[key] for key in cfg.keys()], config_path.parent)
     if cfg_options:
         cfg.merge_from_dict(dict(cfg_options))
     cfg.setdefault("default_scope", "imret")
     return cfg
 
 
+@contextmanager
+def _environment(values: Mapping[str, str]) -> Iterator[None]:
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def default_work_dir(config_path: str | os.PathLike) -> str:
     """``work_dirs/<config name>`` (relative to the current directory), as mmpretrain's tools do."""
-    return str(Path("work_dirs") / Path(config_path).stem)
+    return str(Path("work_dirs") / Path(os.fspath(config_path)).name.removesuffix(".py"))
 
 
-def _require_file(path: str | os.PathLike, what: str) -> str:
-    if not Path(path).is_file():
-        raise EngineConfigError(f"{what} {path} does not exist; pass the path of a .pth checkpoint written by "
-                                "`imret train` (see its work directory)")
-    return str(path)
+def _readable_checkpoint(path: str | os.PathLike, what: str) -> str:
+    try:
+        return check_checkpoint_readable(path, what)
+    except CheckpointFileError as error:
+        raise EngineConfigError(str(error)) from None
+
+
+DATALOADER_KEYS = ("train_dataloader", "val_dataloader", "test_dataloader")
+
+
+def _dataloader_configs(cfg: Config) -> list[dict]:
+    """The train/val/test dataloader configs and the retriever's prototype loader config, each once."""
+    found: list[dict] = []
+    for key in DATALOADER_KEYS:
+        loader = cfg.get(key)
+        if isinstance(loader, dict) and all(loader is not seen for seen in found):
+            found.append(loader)
+    prototype = cfg.get("model", {}).get("prototype") if isinstance(cfg.get("model"), dict) else None
+    if isinstance(prototype, dict) and "dataset" in prototype and all(prototype is not seen for seen in found):
+        found.append(prototype)
+    return found
+
+
+def configure_dataloaders(cfg: Config, pin_memory: Optional[bool] = None,
+                          persistent_workers: Optional[bool] = None) -> Config:
+    """Override ``pin_memory`` / ``persistent_workers`` of every dataloader (None leaves the config's)."""
+    for loader in _dataloader_configs(cfg):
+        if pin_memory is not None:
+            loader["pin_memory"] = pin_memory
+        if persistent_workers is not None:
+            loader["persistent_workers"] = persistent_workers
+    return cfg
 
 
 def configure_training(cfg: Config, config_path: str | os.PathLike, work_dir: Optional[str] = None,
                        resume: Optional[str] = None, amp: bool = False, auto_scale_lr: bool = False,
-                       launcher: str = "none") -> Config:
+                       launcher: str = "none", validate: bool = True) -> Config:
     """Apply the ``imret train`` options to ``cfg``.
 
-    ``resume``: ``None`` starts afresh, ``'auto'`` resumes from the work directory's latest checkpoint,
-    a path resumes from that checkpoint (weights, optimizer, schedulers, epoch).
+    ``resume``: ``None`` starts afresh, ``'auto'`` resumes from the work directory's latest checkpoint
+    (or starts afresh when it has none), a path resumes from that checkpoint (weights, optimizer,
+    schedulers, epoch). A missing or incomplete checkpoint raises :class:`EngineConfigError`.
+    ``validate=False`` trains without validation (mmpretrain's ``--no-validate``).
     """
     cfg.work_dir = work_dir or cfg.get("work_dir") or default_work_dir(config_path)
     cfg.launcher = _check_launcher(launcher)
     if resume == "auto":
-        cfg.resume, cfg.load_from = True, None
+        try:
+            found = latest_checkpoint(cfg.work_dir)
+        except CheckpointFileError as error:
+            raise EngineConfigError(str(error)) from None
+        cfg.resume = True
+        cfg.load_from = _readable_checkpoint(found, "resume checkpoint") if found else None
     elif resume is not None:
-        cfg.resume, cfg.load_from = True, _require_file(resume, "resume checkpoint")
+        cfg.resume, cfg.load_from = True, _readable_checkpoint(resume, "resume checkpoint")
+    if not validate:
+        cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     if amp:
         if not torch.cuda.is_available():
             raise EngineConfigError("--amp needs a CUDA GPU (mmengine's AmpOptimWrapper); on CPU train without "
@@ -84,16 +149,29 @@ def configure_training(cfg: Config, config_path: str | os.PathLike, work_dir: Op
 
 
 def configure_testing(cfg: Config, config_path: str | os.PathLike, checkpoint: str,
-                      work_dir: Optional[str] = None, launcher: str = "none") -> Config:
-    """Apply the ``imret test`` options to ``cfg``: evaluate ``checkpoint`` with the test loop."""
+                      work_dir: Optional[str] = None, launcher: str = "none", show_dir: Optional[str] = None,
+                      interval: int = 1) -> Config:
+    """Apply the ``imret test`` options to ``cfg``: evaluate ``checkpoint`` with the test loop.
+
+    ``show_dir``: enable the ``VisualizationHook`` (added when the config has none) to write the
+    match grid of every ``interval``-th test query into that folder.
+    """
     cfg.work_dir = work_dir or cfg.get("work_dir") or default_work_dir(config_path)
     cfg.launcher = _check_launcher(launcher)
-    cfg.load_from = _require_file(checkpoint, "checkpoint")
-    cfg.resume = False
     for key in ("test_dataloader", "test_evaluator"):
         if cfg.get(key) is None:
             raise EngineConfigError(f"the config has no `{key}`; `imret test` needs test_dataloader, "
                                     "test_evaluator and test_cfg")
+    cfg.load_from = _readable_checkpoint(checkpoint, "checkpoint")
+    if show_dir is not None:
+        if interval < 1:
+            raise EngineConfigError(f"--interval must be >= 1, got {interval}")
+        hooks = cfg.get("default_hooks") or {}
+        visualization = dict(hooks.get("visualization") or dict(type="VisualizationHook"))
+        visualization.update(enable=True, out_dir=str(Path(show_dir).absolute()), interval=interval)
+        hooks["visualization"] = visualization
+        cfg.default_hooks = hooks
+    cfg.resume = False
     cfg.setdefault("test_cfg", dict())
     return cfg
 

@@ -60,3 +60,7 @@ class PackInputs(BaseTransform):
                 sample.set_field(results[key], key)
         sample.set_metainfo({key: results[key] for key in self.meta_keys if key in results})
         return {"inputs": inputs, "data_samples": sample}
+
+
+# mmpretrain's name before 1.0: older configs still write PackClsInputs
+TRANSFORMS.register_module(name="PackClsInputs", module=PackInputs)

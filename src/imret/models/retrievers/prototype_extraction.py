@@ -1,12 +1,57 @@
-"""Extracting prototype vectors from a dataloader, once per sample, across processes."""
+"""Extracting prototype vectors from a dataloader, once per sample, across processes.
+
+Row ``i`` of the vectors is the loader's dataset item ``i`` (its position). The position is taken from
+the loader's own index stream, so concatenated datasets (whose items repeat ``sample_idx``), subsets
+and shuffling samplers all place rows correctly. Loaders without a batch sampler (iterable datasets)
+fall back to each sample's ``sample_idx``.
+"""
 from __future__ import annotations
 
-from typing import Callable, Sequence
+import sys
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 import torch
 from mmengine import dist
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset, IterableDataset
 from tqdm import tqdm
+
+
+class _WithPosition(Dataset):
+    """``dataset[i]`` paired with ``i``."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> tuple[int, Any]:
+        return int(index), self.dataset[index]
+
+
+class _CollateWithPosition:
+    """The loader's collate function applied to the items; their positions kept beside."""
+
+    def __init__(self, collate: Callable[[list], Any]) -> None:
+        self.collate = collate
+
+    def __call__(self, batch: list[tuple[int, Any]]) -> tuple[list[int], Any]:
+        return [position for position, _ in batch], self.collate([item for _, item in batch])
+
+
+def _batches_with_positions(loader: DataLoader) -> Iterator[tuple[Optional[list[int]], Any]]:
+    """``(positions, batch)`` from a loader like ``loader`` (same sampler, workers and collate)."""
+    if isinstance(loader.dataset, IterableDataset) or loader.batch_sampler is None:
+        for batch in loader:
+            yield None, batch
+        return
+    tagged = DataLoader(
+        _WithPosition(loader.dataset), batch_sampler=loader.batch_sampler, num_workers=loader.num_workers,
+        collate_fn=_CollateWithPosition(loader.collate_fn), pin_memory=loader.pin_memory,
+        timeout=loader.timeout, worker_init_fn=loader.worker_init_fn,
+        multiprocessing_context=loader.multiprocessing_context if loader.num_workers else None,
+        generator=loader.generator, prefetch_factor=loader.prefetch_factor if loader.num_workers else None)
+    yield from tagged
 
 
 def _sample_indices(data_samples: Sequence, running_start: int, batch_size: int) -> list[int]:
@@ -29,7 +74,7 @@ def _sample_indices(data_samples: Sequence, running_start: int, batch_size: int)
 def extract_prototype_vectors(loader: DataLoader, preprocess: Callable[[dict], dict],
                               encode: Callable[[torch.Tensor], torch.Tensor], device: torch.device,
                               progress: bool = True) -> torch.Tensor:
-    """Encode every sample of ``loader`` into row ``sample_idx`` of an (M, C) matrix.
+    """Encode every sample of ``loader`` into its row (its position in the dataset) of an (M, C) matrix.
 
     Under torch.distributed each rank encodes its share; rows seen by several ranks (samplers pad
     with duplicates) are averaged, not summed, so every sample counts once and all ranks end equal.
@@ -38,11 +83,14 @@ def extract_prototype_vectors(loader: DataLoader, preprocess: Callable[[dict], d
     vectors = None
     counts = torch.zeros(total, device=device)
     seen = 0
-    show = progress and dist.is_main_process()
-    for batch in tqdm(loader, desc="prototype", unit="batch", disable=not show, leave=False):
+    show = progress and dist.is_main_process() and sys.stderr.isatty()
+    for positions, batch in tqdm(_batches_with_positions(loader), desc="prototype", unit="batch",
+                                 total=len(loader.batch_sampler or ()) or None, disable=not show,
+                                 leave=False):
         data = preprocess(batch)
         feats = encode(data["inputs"])
-        indices = _sample_indices(data.get("data_samples"), seen, feats.shape[0])
+        indices = positions if positions is not None else _sample_indices(data.get("data_samples"), seen,
+                                                                          feats.shape[0])
         seen += feats.shape[0]
         if vectors is None:
             vectors = torch.zeros(total, feats.shape[1], device=device)

@@ -1,8 +1,8 @@
 # flowers12 (12 Oxford Flowers species, 224x224 photos): train on `train`, evaluate on `test` where
 # every test image queries the other test images (its own copy in the gallery is left out).
-# Paths are relative to the directory imret is run from (the repository root).
+# Data: $IMRET_DATA_ROOT/flowers12 (default ~/imret_data/flowers12; `imret train --data-root DIR`).
 dataset_type = 'CustomDataset'
-data_root = '../shared/datasets/flowers12'
+data_root = '{{$IMRET_DATA_ROOT:~/imret_data}}/flowers12'
 
 # EfficientNet-Lite (TF weights) normalisation: (x - 127.5) / 127.5; images are decoded as BGR
 data_preprocessor = dict(

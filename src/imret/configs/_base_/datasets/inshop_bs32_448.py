@@ -1,6 +1,7 @@
 # DeepFashion In-Shop Clothes Retrieval: train on `train`, query `query` against `gallery`.
+# Data: $IMRET_DATA_ROOT/inshop (default ~/imret_data/inshop; `imret train --data-root DIR`).
 dataset_type = 'InShop'
-data_root = 'data/inshop'
+data_root = '{{$IMRET_DATA_ROOT:~/imret_data}}/inshop'
 
 data_preprocessor = dict(
     num_classes=3997,

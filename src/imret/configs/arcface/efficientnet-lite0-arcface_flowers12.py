@@ -1,6 +1,6 @@
 # CPU-sized ArcFace fine-tuning of ImageNet EfficientNet-Lite0 (offline weights) on flowers12/train;
 # validation: each flowers12/test image queries the other test images (Recall@1/5, mAP).
-# Run from the repository root:  imret train configs/arcface/efficientnet-lite0-arcface_flowers12.py
+# Run from anywhere:  IMRET_DATA_ROOT=/path/to/datasets imret train arcface/efficientnet-lite0-arcface_flowers12
 _base_ = [
     '../_base_/datasets/flowers12_bs32_224.py',
     '../_base_/default_runtime.py',

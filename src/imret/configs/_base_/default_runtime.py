@@ -1,13 +1,17 @@
-# Runtime defaults shared by imret's configs (mmengine Runner arguments).
+# Runtime defaults shared by imret's configs (mmengine Runner arguments); the same type names and
+# fields as mmpretrain's runtime base, so mmpretrain configs port by changing their `_base_` paths.
 default_scope = 'imret'
 
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=100),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    # one checkpoint per epoch; retrieval recipes also keep the best one by Recall@1
+    # one checkpoint per epoch, each written completely before an older one is deleted;
+    # retrieval recipes also keep the best one by Recall@1
     checkpoint=dict(type='CheckpointHook', interval=1),
     sampler_seed=dict(type='DistSamplerSeedHook'),
+    # match grids of validation/test queries; `imret test --show-dir DIR` enables it
+    visualization=dict(type='VisualizationHook', enable=False),
 )
 
 env_cfg = dict(
@@ -18,7 +22,7 @@ env_cfg = dict(
 )
 
 vis_backends = [dict(type='LocalVisBackend')]
-visualizer = dict(type='Visualizer', vis_backends=vis_backends)
+visualizer = dict(type='UniversalVisualizer', vis_backends=vis_backends)
 
 log_level = 'INFO'
 load_from = None
