@@ -7,7 +7,8 @@ PYTHONPATH pointing there; both use this interpreter and its packages. Galleries
 ``--ukbench`` UKBench JPEGs (640x480) and ``--large`` 12-megapixel JPEGs made by upscaling UKBench
 photos (bicubic, 4000x3000, quality 90). Round-robin over rounds x galleries x variants, after one
 warm-up run per variant (library files in the page cache, the current code's ONNX export cached).
-Then a cold one-image ``imret search --timings`` of the current code gives the wall-time split.
+Then a cold one-image ``imret search --timings`` of the current code gives the wall-time split, and
+``imret --help`` is timed for both.
 
     python benchmarks/bench_index_command.py [--ukbench 600] [--large 60] [--rounds 2] [--baseline fdd2260]
 """
@@ -55,6 +56,14 @@ def run_index(src: Path, gallery: Path, out: Path, env: dict) -> tuple[float, di
     return seconds, json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def run_help(src: Path, env: dict) -> float:
+    """Wall seconds of one ``imret --help`` process."""
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "imret.cli.main", "--help"], env={**env, "PYTHONPATH": str(src)},
+                   capture_output=True, check=True)
+    return time.perf_counter() - started
+
+
 def run_search_timings(src: Path, index: Path, query: Path, env: dict) -> tuple[float, str]:
     """(wall seconds, the ``timings:`` line) of one cold ``imret search --timings``."""
     command = [sys.executable, "-m", "imret.cli.main", "search", str(index), str(query), "--timings", "-q"]
@@ -99,6 +108,10 @@ def main() -> None:
             upscale(sources[:args.large], folder, (width, height))
             galleries[f"large {width}x{height}"] = (folder, args.large)
         warmup = galleries.pop("warmup")[0]
+        helps: dict = {variant: [] for variant in variants}
+        for _ in range(3):
+            for variant, src in variants.items():
+                helps[variant].append(run_help(src, env))
         for variant, src in variants.items():
             run_index(src, warmup, root / f"warmup-{len(os.listdir(root))}", env)
 
@@ -138,6 +151,8 @@ def main() -> None:
             wall = statistics.median(walls[gallery, variant])
             print(f"| {gallery} | {count} | {variant} ({runtimes.get(variant)}) | {wall:.1f} | {count / wall:.1f} | "
                   f"{count / wall / base_rate:.2f}x | {statistics.median(own[gallery, variant]):.1f} |")
+    print("\n`imret --help` wall seconds (median of 3, round-robin): "
+          + ", ".join(f"{variant} {statistics.median(times):.2f}" for variant, times in helps.items()))
     print("\ncold one-image `imret search --timings` (current code):")
     for seconds, line in searches:
         print(f"  wall {seconds:.2f} s: {line}")
