@@ -4,7 +4,8 @@ One worker process per (engine, settings): engines are torch eager, ONNX Runtime
 default model's encoder, exported to ONNX once) and imret's exact search (``imret.matching``);
 settings are ``imret`` (``imret.utils.threads.configure_threads`` before the libraries load, as the
 CLI does, and imret's runtimes, which use ``ort_session_options`` / ``openvino_config``) or ``default``
-(the libraries' own defaults: plain sessions, torch as loaded without imret's environment). Each worker loads once, then measures for ``--seconds`` at a time, round-robin over all
+(the libraries' own defaults: plain sessions, torch as loaded without imret's environment; OpenVINO
+at float32 precision like imret's runtime). Each worker loads once, then measures for ``--seconds`` at a time, round-robin over all
 workers: quiet, then with a competing load of ``--load-factor`` x cores busy-looping processes. The
 table gives the median throughput of each and loaded / quiet.
 
@@ -76,7 +77,8 @@ def make_step(engine: str, settings: str, folder: Path):
     if engine == "openvino":
         import openvino
 
-        compiled = openvino.Core().compile_model(onnx, "CPU")
+        # at the precision imret's runtime uses (the CPU plugin would pick bfloat16 where the CPU has it)
+        compiled = openvino.Core().compile_model(onnx, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
         return (lambda: compiled(inputs)), len(inputs)
     if engine == "search":
         import torch
