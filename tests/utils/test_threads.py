@@ -116,3 +116,20 @@ def test_openvino_config_is_accepted_by_the_cpu_plugin():
     assert compiled.get_property("ENABLE_CPU_PINNING") is False
     out = compiled(np.array([[-1.0, 0.0, 2.0]], np.float32))[0]
     assert out.tolist() == [[0.0, 0.0, 2.0]]
+
+
+def test_limit_threads_only_lowers(monkeypatch):
+    import torch
+
+    before = torch.get_num_threads()
+    monkeypatch.setenv("IMRET_NUM_THREADS", "1")
+    monkeypatch.setitem(threads._configured, "threads", None)
+    try:
+        torch.set_num_threads(2)
+        assert threads.limit_threads() == 1
+        assert torch.get_num_threads() == 1  # lowered to the limit
+        monkeypatch.setenv("IMRET_NUM_THREADS", "4")
+        assert threads.limit_threads() == 4
+        assert torch.get_num_threads() == 1  # a count below the limit is the caller's choice: kept
+    finally:
+        torch.set_num_threads(before)
