@@ -2,9 +2,10 @@
 
 One worker process per (engine, settings): engines are torch eager, ONNX Runtime and OpenVINO (the
 default model's encoder, exported to ONNX once) and imret's exact search (``imret.matching``);
-settings are ``imret`` (``imret.utils.threads.configure_threads`` before the libraries load, and its
-``ort_session_options`` / ``openvino_config``) or ``default`` (the libraries' own defaults, as imret
-ran before). Each worker loads once, then measures for ``--seconds`` at a time, round-robin over all
+settings are ``imret`` (``imret.utils.threads.configure_threads`` before the libraries load, as the
+CLI does, and imret's runtimes, which use ``ort_session_options`` / ``openvino_config``) or ``default``
+(the libraries' own defaults: plain sessions, torch as loaded without imret's environment; OpenVINO
+at float32 precision like imret's runtime). Each worker loads once, then measures for ``--seconds`` at a time, round-robin over all
 workers: quiet, then with a competing load of ``--load-factor`` x cores busy-looping processes. The
 table gives the median throughput of each and loaded / quiet.
 
@@ -36,70 +37,48 @@ GALLERY_ROWS, DIM, QUERIES, K = 20000, 1280, 16, 10
 
 
 def export(folder: Path) -> None:
-    """Write the default model's encoder as ONNX and one preprocessed batch of UKBench photos."""
+    """Write one preprocessed batch of UKBench photos and the path of the default model's ONNX encoder."""
     import numpy as np
-    import torch
 
-    from imret.apis import ImageTransform, get_model
+    from imret.apis import get_model
     from imret.apis.zoo import DEFAULT_MODEL
+    from imret.runtimes.onnx_export import cached_onnx
 
-    model = get_model(DEFAULT_MODEL)
-    transform = ImageTransform(model.pipeline_cfg)
+    model = get_model(DEFAULT_MODEL, runtime="torch")
     paths = sorted(UKBENCH.glob("*.jpg"))[:BATCH]
-    packed = [transform(str(p), sample_idx=i) for i, p in enumerate(paths)]
-    data = model.data_preprocessor(dict(inputs=[p["inputs"] for p in packed],
-                                        data_samples=[p.get("data_samples") for p in packed]), False)
-    inputs = data["inputs"].float()
-    np.save(folder / "inputs.npy", inputs.numpy())
-
-    class Encoder(torch.nn.Module):
-        def __init__(self, retriever):
-            super().__init__()
-            self.retriever = retriever
-
-        def forward(self, x):
-            feats = self.retriever.extract_feat(x)
-            feats = feats[-1] if isinstance(feats, (tuple, list)) else feats
-            return feats.reshape(feats.shape[0], -1)
-
-    torch.onnx.export(Encoder(model).eval(), (inputs,), str(folder / "encoder.onnx"), input_names=["x"],
-                      output_names=["y"], dynamic_axes={"x": {0: "n"}, "y": {0: "n"}}, dynamo=False,
-                      opset_version=17)
+    np.save(folder / "inputs.npy", model.preprocessing.normalize([model.transform(str(p)) for p in paths]))
+    onnx = cached_onnx(model.module, model.provenance, model.preprocessing.input_size)
+    (folder / "onnx_path.txt").write_text(str(onnx))
 
 
 def make_step(engine: str, settings: str, folder: Path):
-    """``(step, items per step)``: one forward pass of the batch, or one search of QUERIES queries."""
+    """``(step, items per step)``: one forward pass of the batch, or one search of QUERIES queries.
+
+    With ``imret`` settings the encoders are imret's own runtimes (``get_model(runtime=...)``); with
+    ``default`` they are plain sessions with the libraries' defaults.
+    """
     import numpy as np
 
-    from imret.utils import threads
-
-    if engine == "torch":
-        import torch
-
+    inputs = np.load(folder / "inputs.npy") if engine != "search" else None
+    onnx = (folder / "onnx_path.txt").read_text() if engine != "search" else None
+    if engine in ("torch", "onnxruntime", "openvino") and (settings == "imret" or engine == "torch"):
         from imret.apis import get_model
         from imret.apis.zoo import DEFAULT_MODEL
 
-        model = get_model(DEFAULT_MODEL)
-        inputs = torch.from_numpy(np.load(folder / "inputs.npy"))
-
-        def step():
-            with torch.no_grad():
-                model.extract_feat(inputs)
-        return step, len(inputs)
+        runtime = get_model(DEFAULT_MODEL, runtime=engine).runtime
+        return (lambda: runtime.encode(inputs)), len(inputs)
     if engine == "onnxruntime":
         import onnxruntime
 
-        options = threads.ort_session_options() if settings == "imret" else onnxruntime.SessionOptions()
-        session = onnxruntime.InferenceSession(str(folder / "encoder.onnx"), options,
+        session = onnxruntime.InferenceSession(onnx, onnxruntime.SessionOptions(),
                                                providers=["CPUExecutionProvider"])
-        inputs = np.load(folder / "inputs.npy")
-        return (lambda: session.run(None, {"x": inputs})), len(inputs)
+        name = session.get_inputs()[0].name
+        return (lambda: session.run(None, {name: inputs})), len(inputs)
     if engine == "openvino":
         import openvino
 
-        config = threads.openvino_config() if settings == "imret" else {}
-        compiled = openvino.Core().compile_model(str(folder / "encoder.onnx"), "CPU", config)
-        inputs = np.load(folder / "inputs.npy")
+        # at the precision imret's runtime uses (the CPU plugin would pick bfloat16 where the CPU has it)
+        compiled = openvino.Core().compile_model(onnx, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
         return (lambda: compiled(inputs)), len(inputs)
     if engine == "search":
         import torch

@@ -3,6 +3,7 @@ an unchanged gallery is re-indexed without building a model."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -10,7 +11,9 @@ import time
 
 import pytest
 
-from cli_helpers import PHOTOS, copy_photos
+from imret.cli.main import main
+
+from cli_helpers import PHOTOS, copy_photos, tree_hashes
 
 HEAVY = ("torch", "mmengine", "faiss", "timm", "onnxruntime", "openvino", "fastapi", "uvicorn", "pymilvus",
          "numpy", "PIL", "cv2", "imret.models", "imret.engine")
@@ -113,3 +116,29 @@ def test_cfg_options_are_parsed_by_mmengine_when_used():
 
     args = build_parser().parse_args(["test", "c.py", "w.pth", "--cfg-options", "a.b=1", "c=[1,2]", "d=x"])
     assert parse_cfg_options(args.cfg_options) == {"a.b": 1, "c": [1, 2], "d": "x"}
+
+
+def test_model_that_cannot_load_stops_the_index_run_in_one_line(small_index, tmp_path, capsys):
+    """The lazily built model fails: one line, exit 1, no image counted as failed, the index untouched."""
+    gallery, index = small_index
+    new = tmp_path / "new.idx"
+    assert main(["index", str(gallery), "--out", str(new), "--runtime", "openvino", "--device", "cuda"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("imret index: error: ") and "cannot run on device" in err[0]
+    assert not new.exists()
+
+    changed = tmp_path / "gallery"
+    shutil.copytree(gallery, changed)
+    copy_photos(changed, ["coins.png"])
+    copied_index = tmp_path / "index"
+    shutil.copytree(index, copied_index)
+    before = tree_hashes(copied_index)
+    assert main(["index", str(changed), "--out", str(copied_index), "--runtime", "openvino", "--device", "cuda"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot run on device" in err[0]
+    assert tree_hashes(copied_index) == before
+
+    assert main(["index", str(gallery), "--out", str(new), "--runtime", "nope"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown runtime 'nope'" in err[0]
+    assert not new.exists()

@@ -51,8 +51,8 @@ def test_cli_applies_settings_before_torch_loads_and_keeps_the_users():
         "import faiss, torch\n"
         "print('RESULT', os.environ['OMP_WAIT_POLICY'], os.environ['GOMP_SPINCOUNT'], os.environ['KMP_BLOCKTIME'],"
         " os.environ['OMP_NUM_THREADS'], torch.get_num_threads(), faiss.omp_get_max_threads())\n")
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME", "OMP_NUM_THREADS", "IMRET_NUM_THREADS")}
+    unset = {*threads.PASSIVE_WAIT_ENV, *threads.THREAD_COUNT_ENV, "IMRET_NUM_THREADS"}
+    env = {k: v for k, v in os.environ.items() if k not in unset}
     env["GOMP_SPINCOUNT"] = "1000"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     line = [x for x in out.stdout.splitlines() if x.startswith("RESULT")]
@@ -116,3 +116,20 @@ def test_openvino_config_is_accepted_by_the_cpu_plugin():
     assert compiled.get_property("ENABLE_CPU_PINNING") is False
     out = compiled(np.array([[-1.0, 0.0, 2.0]], np.float32))[0]
     assert out.tolist() == [[0.0, 0.0, 2.0]]
+
+
+def test_limit_threads_only_lowers(monkeypatch):
+    import torch
+
+    before = torch.get_num_threads()
+    monkeypatch.setenv("IMRET_NUM_THREADS", "1")
+    monkeypatch.setitem(threads._configured, "threads", None)
+    try:
+        torch.set_num_threads(2)
+        assert threads.limit_threads() == 1
+        assert torch.get_num_threads() == 1  # lowered to the limit
+        monkeypatch.setenv("IMRET_NUM_THREADS", "4")
+        assert threads.limit_threads() == 4
+        assert torch.get_num_threads() == 1  # a count below the limit is the caller's choice: kept
+    finally:
+        torch.set_num_threads(before)

@@ -33,8 +33,10 @@ class EncodeResult:
 
 
 def usable_cores() -> int:
-    """CPU cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    """CPU cores this process may run on (affinity and cgroup quota)."""
+    from imret.utils.threads import available_cpus
+
+    return available_cpus()
 
 
 def default_decode_workers() -> int:

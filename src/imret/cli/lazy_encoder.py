@@ -24,10 +24,6 @@ class LazyEncoder:
         self.model: Any = None
         self._encode: Optional[Callable[[Sequence[str]], tuple[np.ndarray, dict[str, str]]]] = None
 
-    @property
-    def loaded(self) -> bool:
-        return self._encode is not None
-
     def load(self) -> None:
         """Build the model now (logs ``loading model NAME ...``); a failure raises ``EncoderUnavailableError``."""
         from imret.apis.encode import make_encoder
