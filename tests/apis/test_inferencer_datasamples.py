@@ -6,7 +6,6 @@ from pathlib import Path
 import torch
 
 from imret.apis import ImageRetrievalInferencer
-from imret.apis.encode import forward_features
 from imret.structures import DataSample
 
 
@@ -22,7 +21,7 @@ def test_return_datasamples_matches_the_dict_results(default_model, photo_folder
         assert isinstance(sample, DataSample)
         assert sample.metainfo["img_path"] == query
         # pred_score: similarity to every prototype in prototype order (cosine, brute force)
-        feature = forward_features(default_model, [inferencer.transform(query)]).reshape(1, -1)
+        feature = torch.from_numpy(default_model.encode_queries([query])).reshape(1, -1)
         expected = torch.nn.functional.cosine_similarity(feature, gallery)
         assert sample.pred_score.shape == (len(photos),)
         torch.testing.assert_close(sample.pred_score, expected, atol=1e-4, rtol=1e-4)

@@ -195,7 +195,8 @@ def _reference_eval_tensor(path) -> np.ndarray:
     return np.asarray(image.crop((left, top, left + 224, top + 224))).transpose(2, 0, 1)
 
 
-def test_eval_pipeline_on_coral_photos_matches_a_pillow_reference(shared_datasets_root):
+def test_eval_pipeline_on_coral_photos_matches_a_pillow_reference(shared_datasets_root, monkeypatch):
+    monkeypatch.setenv("IMRET_JPEG_DRAFT", "0")  # full decoding; draft decoding is compared in tests/io
     folder = shared_datasets_root / "coral_photos"
     paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".bmp", ".png"))
     assert len(paths) >= 10, f"expected the 14 Coral photos in {folder}"

@@ -165,3 +165,30 @@ def test_interrupted_sync_resumes_where_it_stopped(tmp_path):
     report = sync_folder(index_path, folder, encoder, PROVENANCE, progress=False)
     assert len(encoder.calls) == 300 - saved and report.unchanged == saved
     assert len(GalleryIndex.open(index_path)) == 300
+
+
+def test_one_bad_file_never_fails_the_run(tmp_path):
+    """An encoder that raises on one file, or returns a non-finite or zero vector, fails only that file."""
+    folder, index_path = str(tmp_path / "g"), str(tmp_path / "i")
+    make_folder(folder, 10)
+    raising = os.path.join(folder, "class1", "0001.png")
+    nan = os.path.join(folder, "class2", "0002.png")
+    zero = os.path.join(folder, "class3", "0003.png")
+
+    def encode(paths):
+        if raising in paths:
+            raise OSError(f"cannot decode {raising}")
+        vectors, failed = CountingEncoder()(paths)
+        for position, path in enumerate(paths):
+            if path == nan:
+                vectors[position, 0] = np.nan
+            if path == zero:
+                vectors[position] = 0.0
+        return vectors, failed
+
+    report = sync_folder(index_path, folder, encode, PROVENANCE, progress=False, batch_size=4)
+    assert sorted(report.failed) == sorted([raising, nan, zero])
+    assert "cannot decode" in report.failed[raising] and "non-finite or zero" in report.failed[nan]
+    assert (report.added, report.encoded, report.count) == (7, 7, 7)
+    index = GalleryIndex.open(index_path)
+    assert len(index) == 7 and "class1/0001.png" not in index and np.isfinite(np.asarray(index.vectors())).all()

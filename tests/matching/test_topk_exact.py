@@ -1,11 +1,13 @@
 """The blockwise engine against a brute-force float64 reference."""
+import warnings
+
 import numpy as np
 import pytest
 import torch
 
-from imret.matching import faiss_kernel
-from imret.matching import (SIMILARITY_FUNCTIONS, bf16_matmul_supported, pairwise_similarity,
-                            topk_similarity)
+from imret.matching import blockwise, faiss_kernel, lowprecision
+from imret.matching.lowprecision import EmulatedBfloat16Warning
+from imret.matching import SIMILARITY_FUNCTIONS, pairwise_similarity, topk_similarity
 
 
 def neg_l1(queries, gallery):
@@ -13,8 +15,8 @@ def neg_l1(queries, gallery):
 
 
 SIMS = ["cosine_similarity", "dot_product", "euclidean", neg_l1]
-PRECISIONS = ["float32", pytest.param("bfloat16", marks=pytest.mark.skipif(
-    not bf16_matmul_supported(), reason="CPU without native bfloat16 matmul"))]
+# the bfloat16 path runs on every CPU: natively where it can, emulated by torch elsewhere
+PRECISIONS = ["float32", "bfloat16"]
 SMALL_BLOCK = 1 << 14  # a few hundred rows per block, so every gallery spans many blocks
 
 
@@ -83,7 +85,34 @@ def test_duplicate_vectors_rank_lower_index_first(sim, precision, kernel):
         torch.testing.assert_close(scores.double(), torch.gather(full, 1, order[:, :k]), atol=1e-6, rtol=1e-6)
 
 
-@pytest.mark.skipif(not bf16_matmul_supported(), reason="CPU without native bfloat16 matmul")
+@pytest.fixture(autouse=True)
+def _emulation_warning_is_expected():
+    """On CPUs without native bfloat16 every bfloat16 call warns; that is tested on its own below."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EmulatedBfloat16Warning)
+        yield
+
+
+def test_bfloat16_without_native_kernel_runs_emulated_exact_and_warns(monkeypatch):
+    calls = []
+    real = blockwise.topk_bf16
+    monkeypatch.setattr(blockwise, "topk_bf16", lambda *args, **kwargs: calls.append(1) or real(*args, **kwargs))
+    for module in (lowprecision, blockwise):  # a CPU without native bfloat16, wherever it is asked
+        monkeypatch.setattr(module, "bf16_matmul_supported", lambda: False)
+    gen = torch.Generator().manual_seed(5)
+    queries, gallery = torch.randn(7, 48, generator=gen), torch.randn(3000, 48, generator=gen)
+    full, order = reference(queries, gallery, "cosine_similarity")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scores, index = topk_similarity(queries, gallery, 5, "cosine_similarity", precision="bfloat16")
+    assert calls, "the bfloat16 path did not run"
+    assert any(issubclass(w.category, EmulatedBfloat16Warning) and "emulates" in str(w.message) for w in caught)
+    assert_topk_matches(scores, index, full, order, 5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", EmulatedBfloat16Warning)
+        topk_similarity(queries, gallery, 5, "cosine_similarity", precision="auto")  # never warns
+
+
 def test_bfloat16_stays_exact_when_scores_are_closer_than_its_resolution():
     """Near-identical gallery rows defeat bfloat16 ranking; the float32 fallback must kick in."""
     gen = torch.Generator().manual_seed(3)

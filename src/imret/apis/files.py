@@ -3,24 +3,36 @@ from __future__ import annotations
 
 import hashlib
 import os
-from pathlib import Path
-from typing import Iterable
+import warnings
+from typing import Callable, Iterable, Optional
 
-from imret.index.scan import IMAGE_EXTENSIONS
+from imret.io import display_name, walk_images
+from imret.io.walk import IMAGE_EXTENSIONS
+
+__all__ = ["IMAGE_EXTENSIONS", "SkippedFileWarning", "files_fingerprint", "list_image_files"]
 
 
-def list_image_files(folder: str | os.PathLike) -> list[str]:
-    """Image files under ``folder`` (recursive, by extension, hidden files skipped), sorted."""
-    root = Path(folder)
-    if not root.is_dir():
-        raise NotADirectoryError(f"{root} is not a folder")
-    found = []
-    for directory, subdirs, names in os.walk(root):
-        subdirs[:] = sorted(name for name in subdirs if not name.startswith("."))
-        for name in names:
-            if not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS):
-                found.append(os.path.join(directory, name))
-    return sorted(found)
+class SkippedFileWarning(UserWarning):
+    """Warned for a file with an image extension that is not a regular file (FIFO, socket, ...)."""
+
+
+def _warn_skipped(path: str, reason: str) -> None:
+    warnings.warn(f"skipped {display_name(path)}: {reason}", SkippedFileWarning, stacklevel=3)
+
+
+def list_image_files(folder: str | os.PathLike,
+                     on_skip: Optional[Callable[[str, str], None]] = None) -> list[str]:
+    """Image files under ``folder`` (recursive, by extension, hidden names left out), sorted.
+
+    Only regular files are listed (``imret.io.walk_images``); each skipped entry (FIFO, socket,
+    device, unreadable folder) is passed to ``on_skip(path, reason)``, or warned
+    (``SkippedFileWarning``) when ``on_skip`` is None.
+    """
+    scan = walk_images(folder)
+    report = on_skip or _warn_skipped
+    for path, reason in scan.skipped.items():
+        report(path, reason)
+    return scan.paths
 
 
 def files_fingerprint(paths: Iterable[str]) -> str:
@@ -32,5 +44,5 @@ def files_fingerprint(paths: Iterable[str]) -> str:
             state = f"{stat.st_size}:{stat.st_mtime_ns}"
         except OSError:
             state = "missing"
-        digest.update(f"{os.path.abspath(path)}\0{state}\n".encode())
+        digest.update(os.fsencode(os.path.abspath(path)) + f"\0{state}\n".encode())
     return digest.hexdigest()

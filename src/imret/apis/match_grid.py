@@ -8,6 +8,7 @@ from typing import Optional, Sequence, Union
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
+from imret.io import open_image
 from imret.utils.atomic import atomic_output
 
 GridImage = Union[str, os.PathLike, np.ndarray, Image.Image]
@@ -24,17 +25,20 @@ def grid_size(num_matches: int, tile: int = 192) -> tuple[int, int]:
     return PAD + columns * (tile + PAD), PAD + tile + CAPTION_HEIGHT + PAD
 
 
-def _open(image: GridImage) -> Image.Image:
-    """An RGB picture; numpy arrays are taken as BGR (the loader's convention)."""
+def _open(image: GridImage, tile: int) -> Image.Image:
+    """An RGB picture; numpy arrays are taken as BGR (the loader's convention).
+
+    Files go through ``imret.io.open_image`` (regular files only, within the limits, JPEGs decoded
+    at a reduced scale still at least ``tile`` pixels).
+    """
     if isinstance(image, Image.Image):
         return image.convert("RGB")
     if isinstance(image, np.ndarray):
         array = image if image.ndim == 2 else image[:, :, 2::-1]
         return Image.fromarray(np.ascontiguousarray(array).astype(np.uint8)).convert("RGB")
     try:
-        with Image.open(image) as opened:
-            return ImageOps.exif_transpose(opened).convert("RGB")
-    except Exception:  # an unreadable file still gets a (grey) tile
+        return open_image(image, draft_size=(tile, tile)).convert("RGB")
+    except Exception:  # an unreadable or refused file still gets a (grey) tile
         return Image.new("RGB", (64, 64), (128, 128, 128))
 
 
@@ -67,7 +71,7 @@ def draw_match_grid(query: GridImage, matches: Sequence[tuple[GridImage, float, 
               for rank, (image, score, name) in enumerate(matches, start=1)]
     for column, (image, title, name, frame) in enumerate(cells):
         left = PAD + column * (tile + PAD)
-        grid.paste(_fit(_open(image), tile), (left, PAD))
+        grid.paste(_fit(_open(image, tile), tile), (left, PAD))
         draw.rectangle([left - 2, PAD - 2, left + tile + 1, PAD + tile + 1], outline=frame, width=2)
         draw.text((left, PAD + tile + 4), _shorten(title, draw, font, tile), fill=(0, 0, 0), font=font)
         draw.text((left, PAD + tile + 18), _shorten(name, draw, font, tile), fill=(60, 60, 60), font=font)

@@ -7,11 +7,10 @@ from pathlib import Path
 from typing import Optional, Sequence, Union
 
 import numpy as np
-from torch import nn
 
-from .encode import encode_queries
-from .pipeline import ImageInput, ImageTransform
+from .pipeline import ImageInput
 from .provenance import describe_difference
+from .retrieval_model import RetrievalModel
 from .zoo import DEFAULT_MODEL, get_model
 
 
@@ -30,7 +29,11 @@ class Match:
     metadata: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
-        return {"rank": self.rank, "path": self.path, "score": self.score, "id": self.id}
+        """``{rank, path, score, id}``; a name that is not valid UTF-8 is shown with ``\\xNN`` escapes and
+        also given exactly as ``path_b64`` / ``id_b64`` (base64 of its bytes)."""
+        from imret.index.names import name_fields
+
+        return {"rank": self.rank, **name_fields("path", self.path), "score": self.score, **name_fields("id", self.id)}
 
 
 def model_name_of(provenance: Optional[dict]) -> str:
@@ -39,46 +42,64 @@ def model_name_of(provenance: Optional[dict]) -> str:
     return name if isinstance(name, str) and name else DEFAULT_MODEL
 
 
-def check_provenance(index_path: Union[str, os.PathLike], index_provenance: Optional[dict], model: nn.Module,
-                     ) -> None:
-    """Raise ``SearchInputError`` when the index was made by a model other than ``model``."""
-    changed = describe_difference(model.provenance, index_provenance or {}) if index_provenance else ""
+def check_provenance(index_path: Union[str, os.PathLike], index_provenance: Optional[dict],
+                     model: RetrievalModel) -> None:
+    """Raise ``SearchInputError`` when the index was made by a model other than ``model`` or records none."""
+    if not index_provenance:
+        raise SearchInputError(
+            f"index {index_path} records no provenance (it was made without naming the model, e.g. through the "
+            "Python API), so the model for its queries cannot be checked; rebuild it: "
+            f"imret index GALLERY --out {index_path} --model {model.name} --rebuild")
+    changed = describe_difference(model.provenance, index_provenance)
     if changed:
         raise SearchInputError(
             f"index {index_path} was built with another model ({index_provenance.get('model')!r}; differs in "
             f"{changed}); search it with that model, or rebuild "
-            f"it: imret index GALLERY --out {index_path} --model {model.zoo_name} --rebuild")
+            f"it: imret index GALLERY --out {index_path} --model {model.name} --rebuild")
 
 
 class IndexSearcher:
-    """An opened gallery index plus the model that encodes queries for it."""
+    """An opened gallery index plus the model that encodes queries for it.
 
-    def __init__(self, index_path: Union[str, os.PathLike], model: Optional[Union[str, nn.Module]] = None):
-        self.index_path = Path(index_path)
-        if not self.index_path.exists():
-            raise SearchInputError(f"no index at {index_path}; build one with: imret index GALLERY --out {index_path}")
-        from imret.index.gallery import GalleryIndex
+    ``model``: a ``RetrievalModel``, a zoo name, config file or bundle folder (default: the model recorded
+    in the index); ``runtime``/``device``/``checkpoint`` apply when it is built here.
+    """
 
+    def __init__(self, index_path: Union[str, os.PathLike], model: Optional[Union[str, RetrievalModel]] = None,
+                 runtime: str = "auto", device: Optional[str] = None, checkpoint: Optional[str] = None):
+        from imret.index import open_index, scheme_of
+        from imret.index.redact import redact_credentials
+
+        uri = os.fspath(index_path)
+        index_path = redact_credentials(uri)  # what messages and clients see
+        self.index_path = Path(uri) if scheme_of(uri) == "local" else index_path
         try:
-            self.index = GalleryIndex.open(self.index_path, mmap=True)
+            self.index = open_index(uri)
+        except FileNotFoundError:
+            raise SearchInputError(f"no index at {index_path}; build one with: imret index GALLERY --out {index_path}"
+                                   ) from None
         except Exception as error:
             raise SearchInputError(f"{index_path} is not a readable imret index ({type(error).__name__}: "
                                    f"{str(error).splitlines()[0] if str(error) else ''})") from None
         if model is None:
             model = model_name_of(self.index.provenance)
-        try:
-            self.model = model if isinstance(model, nn.Module) else get_model(model)
-        except KeyError as error:
-            raise SearchInputError(str(error.args[0] if error.args else error)) from None
+        if isinstance(model, RetrievalModel):
+            self.model = model
+        else:
+            try:
+                self.model = get_model(model, pretrained=checkpoint or True, runtime=runtime, device=device)
+            except KeyError as error:
+                raise SearchInputError(str(error.args[0] if error.args else error)) from None
+            except (ValueError, FileNotFoundError) as error:
+                raise SearchInputError(" ".join(str(error).split()) or type(error).__name__) from None
         check_provenance(self.index_path, self.index.provenance, self.model)
-        self.transform = ImageTransform(self.model.pipeline_cfg)
 
     def __len__(self) -> int:
         return len(self.index)
 
     def encode_queries(self, queries: Sequence[ImageInput], batch_size: int = 16) -> np.ndarray:
         """Feature vectors of the queries; the first unreadable one raises ``SearchInputError``."""
-        return encode_queries(self.model, self.transform, queries, batch_size, SearchInputError).numpy()
+        return self.model.encode_queries(queries, batch_size, SearchInputError)
 
     @staticmethod
     def path_of(item_id: str, metadata: Optional[dict] = None) -> str:
@@ -90,16 +111,29 @@ class IndexSearcher:
         """Ranked matches of each query, best first."""
         if topk < 1:
             raise SearchInputError(f"--topk must be >= 1, got {topk}")
-        vectors = self.encode_queries(queries, batch_size)
+        return self.search_vectors(self.encode_queries(queries, batch_size), topk)
+
+    def search_vectors(self, vectors: np.ndarray, topk: int = 5) -> list[list[Match]]:
+        """Ranked matches of query vectors (from :meth:`encode_queries`), best first."""
+        if topk < 1:
+            raise SearchInputError(f"--topk must be >= 1, got {topk}")
         if len(self.index) == 0:
-            return [[] for _ in queries]
-        found = self.index.search(vectors, min(topk, len(self.index)))
+            return [[] for _ in vectors]
+        from imret.index.errors import IndexFormatError
+
+        try:
+            found = self.index.search(vectors, min(topk, len(self.index)))
+        except IndexFormatError as error:
+            raise SearchInputError(str(error)) from None
         results = []
         for scores, ids, metas in zip(found.scores, found.ids, found.metadata):
             matches = []
             for rank, (score, item_id, meta) in enumerate(zip(scores, ids, metas), start=1):
                 if item_id is None or item_id == "":
                     continue
+                if not np.isfinite(score):
+                    raise SearchInputError(f"index {self.index_path} gave a non-finite score for {item_id!r}; "
+                                           f"check it with: imret verify {self.index_path}")
                 matches.append(Match(rank=rank, id=str(item_id), path=self.path_of(str(item_id), meta),
                                      score=float(score), metadata=dict(meta or {})))
             results.append(matches)
@@ -107,7 +141,15 @@ class IndexSearcher:
 
 
 def matches_to_json(queries: Sequence[str], results: Sequence[Sequence[Match]]) -> list[dict]:
-    """``[{'query': path, 'matches': [{'rank', 'path', 'score', 'id'}, ...]}, ...]``."""
-    return [{"query": os.fspath(query), "matches": [match.to_json() for match in matches]}
+    """``[{'query', 'query_abs', 'matches': [{'rank', 'path', 'score', 'id'}, ...]}, ...]``.
+
+    The query as given plus its absolute path; a match by its id (relative to the gallery root) and
+    its absolute path. A name that is not valid UTF-8 also comes as ``<key>_b64`` (see :meth:`Match.to_json`).
+    """
+    from imret.index.names import name_fields
+
+    return [{**name_fields("query", os.fspath(query)), **name_fields("query_abs", os.path.abspath(query)),
+             "matches": [{**match.to_json(), **name_fields("path", os.path.abspath(match.path))}
+                         for match in matches]}
             for query, matches in zip(queries, results)]
 

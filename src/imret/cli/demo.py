@@ -33,7 +33,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-images", type=int, default=16,
                         help="at most this many gallery photos get edited queries (default 16)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random edits")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
 
 
@@ -79,18 +78,17 @@ def edit_photo(image, kind: str, rng: random.Random):
 
 def make_queries(gallery: list[Path], folder: Path, max_images: int, seed: int) -> dict[Path, Path]:
     """Write edited copies of the first ``max_images`` photos; returns query -> original."""
-    from PIL import Image
+    from imret.io import display_name, open_image
 
     rng = random.Random(seed)
     folder.mkdir(parents=True, exist_ok=True)
     expected = {}
     for position, original in enumerate(gallery[:max_images]):
         try:
-            with Image.open(original) as opened:
-                opened.load()
-                photo = opened.copy()
+            photo = open_image(original)
         except Exception as error:  # an unreadable gallery file gets no queries
-            print(f"imret demo: no queries for unreadable {original}: {first_line(error)}", file=sys.stderr)
+            print(f"imret demo: no queries for unreadable {display_name(original)}: {first_line(error)}",
+                  file=sys.stderr)
             continue
         for kind in EDITS:
             target = folder / f"{position:03d}_{original.stem}__{kind}.jpg"
@@ -112,6 +110,8 @@ def _run(args: argparse.Namespace) -> int:
     from imret.apis.zoo import DEFAULT_MODEL
     from imret.index.errors import ProvenanceMismatchError
     from imret.index.sync import sync_folder
+
+    from .output import show_progress
 
     started = time.perf_counter()
     out = Path(args.out)
@@ -141,13 +141,13 @@ def _run(args: argparse.Namespace) -> int:
     index_dir = out / "index"
     try:
         report = sync_folder(index_dir, gallery_dir, make_encoder(model),
-                             provenance=model.provenance, rebuild=False, progress=not args.no_progress)
+                             provenance=model.provenance, rebuild=False, progress=show_progress(args))
     except ProvenanceMismatchError:  # another model indexed this folder before: the demo owns it, so start afresh
         report = sync_folder(index_dir, gallery_dir, make_encoder(model),
-                             provenance=model.provenance, rebuild=True, progress=not args.no_progress)
+                             provenance=model.provenance, rebuild=True, progress=show_progress(args))
     for path, reason in sorted(report.failed.items()):
         print(f"imret demo: skipped unreadable image {path}: {reason}", file=sys.stderr)
-    print(f"index: {index_dir} ({model.zoo_name}; encoded {report.encoded} new or changed images)")
+    print(f"index: {index_dir} ({model.name}; encoded {report.encoded} new or changed images)")
 
     searcher = IndexSearcher(index_dir, model=model)
     queries = sorted(expected)

@@ -2,32 +2,26 @@
 from __future__ import annotations
 
 import os
-from typing import Iterable
+import warnings
+
+from imret.io import display_name, normalize_extensions, walk_images
+
+__all__ = ["IMG_EXTENSIONS", "list_class_folders", "list_images", "no_images_error", "normalize_extensions",
+           "require_file", "require_folder", "scan_labelled_folder"]
 
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 
 
-def normalize_extensions(extensions: Iterable[str] | str) -> tuple[str, ...]:
-    """Lower-case extensions with a leading dot (``'JPG'`` -> ``'.jpg'``)."""
-    if isinstance(extensions, str):
-        extensions = (extensions,)
-    result = tuple(ext.lower() if ext.startswith(".") else "." + ext.lower() for ext in extensions)
-    if not result:
-        raise ValueError("extensions must name at least one file extension, e.g. ('.jpg', '.png')")
-    return result
-
-
 def list_images(folder: str, extensions: tuple[str, ...]) -> list[str]:
-    """Image files under ``folder`` (recursively), as sorted '/'-separated paths relative to it."""
-    found = []
-    for current, dirs, files in os.walk(folder, followlinks=True):
-        dirs.sort()
-        relative = os.path.relpath(current, folder)
-        for name in files:
-            if name.lower().endswith(extensions) and not name.startswith("."):
-                path = name if relative == "." else os.path.join(relative, name)
-                found.append(path.replace(os.sep, "/"))
-    return sorted(found)
+    """Image files under ``folder`` (recursively), as sorted '/'-separated paths relative to it.
+
+    The walk is ``imret.io.walk_images``: regular files only, hidden names left out; each skipped
+    entry (a FIFO, socket, device, unreadable folder) is warned about with the reason.
+    """
+    scan = walk_images(folder, extensions)
+    for path, reason in scan.skipped.items():
+        warnings.warn(f"dataset: skipped {display_name(path)}: {reason}", stacklevel=2)
+    return [entry.id for entry in scan.entries]
 
 
 def list_class_folders(folder: str) -> list[str]:

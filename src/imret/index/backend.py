@@ -63,6 +63,10 @@ class IndexBackend(abc.ABC):
     def set_provenance(self, provenance: Mapping[str, Any]) -> None:
         """Replace the stored provenance (durable at the next :meth:`commit`)."""
 
+    def set_index_type(self, index_type: Optional[str]) -> None:
+        """Switch the engine's search structure (e.g. ``'HNSW32'``); back ends that cannot refuse."""
+        raise NotImplementedError(f"the {self.scheme} back end cannot change its index type")
+
     @abc.abstractmethod
     def __len__(self) -> int:
         """Number of live ids, uncommitted changes included."""
@@ -89,8 +93,17 @@ class IndexBackend(abc.ABC):
         """Replace the metadata of existing ids, keeping their vectors."""
 
     @abc.abstractmethod
-    def commit(self) -> None:
-        """Make every change so far durable, atomically where the engine allows."""
+    def commit(self, checkpoint: bool = False) -> None:
+        """Make every change so far durable, atomically where the engine allows.
+
+        ``checkpoint=True`` marks an intermediate commit of a long run: the back end may defer
+        expensive work (such as building an approximate search structure) to the final commit.
+        """
+
+    @property
+    def deferred_work(self) -> bool:
+        """Whether a final :meth:`commit` has work left by checkpoint commits though nothing changed since."""
+        return False
 
     def close(self) -> None:
         """Release files and connections (the default does nothing)."""
@@ -124,7 +137,34 @@ class IndexBackend(abc.ABC):
 
     @abc.abstractmethod
     def search(self, queries: Any, k: int, **params: Any) -> SearchResult:
-        """Best ``k`` items per query (``k`` clamped to the count); ``params`` are engine search options."""
+        """Best ``k`` items per query (``k`` clamped to the count); ``params`` are engine search options.
+
+        Scores are finite; a stored vector that would give a non-finite score is an ``IndexFormatError``.
+        """
+
+    def verify(self) -> list[str]:
+        """Problems found by reading everything back (one line each, naming what is wrong); [] when sound."""
+        problems = []
+        ids = list(self.iter_ids())
+        if len(ids) != len(self) or len(set(ids)) != len(ids):
+            problems.append(f"{self.uri}: {len(ids)} ids listed ({len(set(ids))} distinct) for a count of {len(self)}")
+        for start in range(0, len(ids), 4096):
+            chunk = ids[start:start + 4096]
+            vectors = self.get_vectors(chunk)
+            finite = np.isfinite(vectors).all(axis=1)
+            if not finite.all():
+                problems.append(f"{self.uri}: vector of id {chunk[int(np.argmin(finite))]!r} is not finite")
+            elif self.metric == "cosine_similarity":
+                norms = np.linalg.norm(vectors.astype(np.float64), axis=1)
+                off = np.abs(norms - 1.0) > 1e-2
+                if off.any():
+                    problems.append(f"{self.uri}: vector of id {chunk[int(np.argmax(off))]!r} has norm "
+                                    f"{norms[int(np.argmax(off))]:.4g}, not 1 (cosine index)")
+        return problems
+
+    @classmethod
+    def check_target(cls, uri: str, overwrite: bool = False) -> None:
+        """Raise ``FileExistsError``/``ValueError`` now if ``create_uri(uri, overwrite=...)`` would refuse."""
 
 
 BackendOpener = Callable[..., IndexBackend]
@@ -134,8 +174,14 @@ _SCHEMES: dict[str, type[IndexBackend]] = {}
 def register_backend(scheme: str) -> Callable[[type[IndexBackend]], type[IndexBackend]]:
     """Class decorator: URIs starting with ``scheme`` (``'milvus'`` for ``milvus://...``) open this class.
 
-    The class implements ``open_uri(uri, **options)`` and ``create_uri(uri, dim, metric, provenance,
-    **options)`` class methods.
+    The class implements the class methods
+
+    * ``open_uri(uri, writable=False, **options)``: the existing index; ``FileNotFoundError`` when there
+      is none at ``uri``. ``writable=True`` announces changes: the back end may repair what an
+      interrupted writer left; a read-only open never modifies anything.
+    * ``create_uri(uri, dim, metric, provenance, overwrite=False, index_type=None, **options)``: a new
+      empty index; ``overwrite=True`` replaces an existing index (at the first commit where possible).
+    * optionally ``check_target(uri, overwrite)``: raise before any work when ``create_uri`` would refuse.
     """
     def decorate(cls: type[IndexBackend]) -> type[IndexBackend]:
         _SCHEMES[scheme] = cls

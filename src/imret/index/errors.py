@@ -15,3 +15,8 @@ class UnknownIdError(KeyError):
 
 class ProvenanceMismatchError(ValueError):
     """The index was built with a different encoder / preprocessing than the one in use."""
+
+
+class EncoderUnavailableError(RuntimeError):
+    """The encoder could not be made ready (e.g. its model failed to load): the whole sync stops, no file
+    is counted as failed."""

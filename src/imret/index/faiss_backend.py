@@ -27,11 +27,11 @@ def faiss_metric(metric: str) -> int:
 
 
 def prepare_vectors(vectors: np.ndarray, metric: str) -> np.ndarray:
-    """Contiguous float32 rows, unit length for cosine."""
+    """Contiguous float32 rows, unit length for cosine (norms in float64, so huge rows do not overflow)."""
     out = np.ascontiguousarray(vectors, dtype=np.float32)
     if metric == "cosine_similarity":
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        out = out / np.maximum(norms, NORM_EPS)
+        norms = np.linalg.norm(out.astype(np.float64), axis=1, keepdims=True)
+        out = np.ascontiguousarray(out / np.maximum(norms, NORM_EPS), dtype=np.float32)
     return out
 
 
@@ -87,10 +87,20 @@ def faiss_search(index, queries: np.ndarray, k: int, metric: str) -> tuple[np.nd
 
 
 def write_faiss_index(index, path: str) -> None:
-    """Write ``index`` to ``path`` (not atomic on its own; callers write into a temporary directory)."""
-    _faiss().write_index(index, path)
+    """Write ``index`` to ``path`` (not atomic on its own; callers write into a temporary directory).
+
+    Written through a Python file object, so any file name works (FAISS's own path argument is UTF-8 only).
+    """
+    with open(path, "wb") as handle:
+        writer = _faiss().PyCallbackIOWriter(handle.write)
+        _faiss().write_index(index, writer)
+        del writer
 
 
 def read_faiss_index(path: str):
     """Read an index written by :func:`write_faiss_index`."""
-    return _faiss().read_index(path)
+    with open(path, "rb") as handle:
+        reader = _faiss().PyCallbackIOReader(handle.read)
+        index = _faiss().read_index(reader)
+        del reader
+    return index

@@ -1,36 +1,35 @@
-"""GalleryIndex: vectors, stable string ids, metadata and provenance in one directory."""
+"""GalleryIndex, the ``local`` back end: vectors, stable string ids, metadata and provenance in one directory.
+
+FAISS is used only here (through :mod:`.faiss_backend`); other back ends bring their own engine.
+"""
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import os
 import shutil
 import warnings
-from dataclasses import dataclass
-from typing import Any, Mapping, Optional, Sequence, Union
+from typing import Any, Iterator, Mapping, Optional, Sequence, Union
 
 import numpy as np
 import torch
 
 from ..matching import SIMILARITY_FUNCTIONS, topk_similarity
+from ..utils.hashing import file_sha256
 from ..version import __version__
 from . import storage
+from .backend import Fingerprint, IndexBackend, SearchResult, register_backend
 from .errors import IndexFormatError, UnknownIdError
 from .faiss_backend import (build_faiss_index, faiss_search, prepare_vectors, read_faiss_index,
                             set_search_params, write_faiss_index)
-from .metadata_db import count_rows, read_metadata, write_metadata
-from .vector_file import DTYPES, read_vectors, write_vectors
+from .metadata_db import COLUMNS, NAME_COLUMNS, iter_fingerprints, read_metadata, write_metadata
+from .names import name_bytes
+from .vector_file import DTYPES, write_vectors
 
 ArrayLike = Union[np.ndarray, torch.Tensor, Sequence[Sequence[float]]]
 BACKENDS = ("exact", "faiss")
-
-
-@dataclass
-class SearchResult:
-    """Per query: the best ``k`` scores (larger = more similar), their ids and metadata, best first."""
-
-    scores: np.ndarray
-    ids: list[list[str]]
-    metadata: list[list[dict]]
+#: How far above 1 a cosine score may round before the stored vectors count as not unit length.
+COSINE_SCORE_TOLERANCE = {"float32": 1e-3, "float16": 1e-2}
 
 
 def _as_matrix(values: ArrayLike, what: str) -> np.ndarray:
@@ -46,11 +45,33 @@ def _as_matrix(values: ArrayLike, what: str) -> np.ndarray:
     return array
 
 
+def _check_metadata(key: str, meta: Any, what: str) -> None:
+    """Raise ``ValueError`` unless ``meta`` can be stored exactly (a mapping of JSON values, finite numbers)."""
+    if not isinstance(meta, Mapping):
+        raise TypeError(f"{what}: metadata of id {key!r} must be a mapping, got {type(meta).__name__}")
+    for name in NAME_COLUMNS:
+        value = meta.get(name)
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"{what}: metadata {name!r} of id {key!r} must be a string, got {value!r}")
+        if value is not None:
+            name_bytes(value)
+    for name in ("size", "mtime"):
+        value = meta.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not np.isfinite(value)):
+            raise ValueError(f"{what}: metadata {name!r} of id {key!r} must be a finite number, got {value!r}")
+    try:
+        json.dumps({k: v for k, v in meta.items() if k not in COLUMNS and k != "id"}, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{what}: metadata of id {key!r} is not storable as JSON ({exc})") from None
+
+
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-class GalleryIndex:
+@register_backend("local")
+class GalleryIndex(IndexBackend):
     """A directory of gallery vectors searchable by similarity; see DESIGN.md section 5.
 
     Cosine galleries store unit-length vectors. Changes stay in memory until :meth:`save`,
@@ -86,13 +107,14 @@ class GalleryIndex:
             raise ValueError(f"metric must be one of {', '.join(SIMILARITY_FUNCTIONS)}, got {metric!r}")
         if dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
-        if not isinstance(dim, int) or dim <= 0:
+        if not isinstance(dim, int) or isinstance(dim, bool) or dim <= 0:
             raise ValueError(f"dim must be a positive integer, got {dim!r}")
-        exists = os.path.isdir(path) and bool(os.listdir(path))
-        if exists and not (overwrite and storage.is_index_dir(path)):
-            what = "an index" if storage.is_index_dir(path) else "a non-empty directory"
-            raise FileExistsError(f"{path} is already {what}; open it with GalleryIndex.open"
-                                  + (" or pass overwrite=True (--rebuild)" if what == "an index" else ""))
+        if provenance is not None and not isinstance(provenance, Mapping):
+            raise TypeError(f"provenance must be a mapping, got {type(provenance).__name__}")
+        path = os.fspath(path)
+        storage.check_target(path, overwrite)
+        storage.repair(path)
+        exists = storage.is_index_dir(path)
         manifest = {
             "format": storage.FORMAT, "format_version": storage.FORMAT_VERSION, "dim": dim, "metric": metric,
             "count": 0, "dtype": dtype, "index_type": index_type,
@@ -105,26 +127,42 @@ class GalleryIndex:
         return index
 
     @classmethod
-    def open(cls, path: str, mmap: bool = True) -> "GalleryIndex":
-        """Open the index at ``path``; vectors are memory-mapped unless ``mmap=False``."""
-        version = storage.current_version(path)
-        manifest = storage.read_manifest(version)
-        count, dim, dtype = manifest["count"], manifest["dim"], manifest["dtype"]
-        if dtype not in DTYPES or manifest["metric"] not in SIMILARITY_FUNCTIONS:
-            raise IndexFormatError(f"{version}: unsupported dtype {dtype!r} or metric {manifest['metric']!r}")
-        ids = storage.read_ids(version, count)
-        vectors = read_vectors(os.path.join(version, storage.VECTORS), dtype, (count, dim), mmap=mmap)
-        metadata_file = os.path.join(version, storage.METADATA)
-        if not os.path.isfile(metadata_file):
-            raise IndexFormatError(f"{metadata_file}: metadata database is missing")
-        rows = count_rows(metadata_file)
-        if rows != count:
-            raise IndexFormatError(f"{metadata_file}: {rows} metadata rows for {count} vectors")
-        faiss_file = os.path.join(version, storage.FAISS)
-        return cls(path, manifest, vectors, ids, metadata_file,
-                   faiss_file if os.path.isfile(faiss_file) else None)
+    def open(cls, path: str, mmap: bool = True, writable: bool = False) -> "GalleryIndex":
+        """Open the index at ``path``; vectors are memory-mapped unless ``mmap=False``.
+
+        Checks the manifest's field types and every file's size against it, and the ids' checksum
+        (``imret verify`` hashes everything). ``writable=True`` first repairs what an interrupted save
+        left (see :func:`storage.repair`); a read-only open never changes the directory.
+        ``FileNotFoundError`` when there is no index (missing or empty directory).
+        """
+        path = os.fspath(path)
+        if writable:
+            storage.repair(path)
+        version = storage.load_version(storage.current_version(path), mmap=mmap)
+        return cls(path, version.manifest, version.vectors, version.ids, version.metadata_file, version.faiss_file)
+
+    @classmethod
+    def open_uri(cls, uri: str, writable: bool = False, mmap: bool = True) -> "GalleryIndex":
+        """:func:`imret.index.open_index` for a directory path."""
+        return cls.open(uri, mmap=mmap, writable=writable)
+
+    @classmethod
+    def create_uri(cls, uri: str, dim: int, metric: str = "cosine_similarity",
+                   provenance: Optional[Mapping[str, Any]] = None, overwrite: bool = False,
+                   index_type: Optional[str] = None, dtype: str = "float32") -> "GalleryIndex":
+        """:func:`imret.index.create_index` for a directory path (``index_type`` None: exact search only)."""
+        return cls.create(uri, dim, metric=metric, provenance=provenance, dtype=dtype, index_type=index_type,
+                          overwrite=overwrite)
+
+    @classmethod
+    def check_target(cls, uri: str, overwrite: bool = False) -> None:
+        storage.check_target(uri, overwrite)
 
     # properties -------------------------------------------------------------------------------------
+    @property
+    def uri(self) -> str:
+        return self.path
+
     def __len__(self) -> int:
         return len(self._row)
 
@@ -157,6 +195,9 @@ class GalleryIndex:
     def provenance(self) -> dict:
         return dict(self._manifest["provenance"])
 
+    def set_provenance(self, provenance: Mapping[str, Any]) -> None:
+        self._manifest["provenance"] = dict(provenance)
+
     @property
     def manifest(self) -> dict:
         """A copy of the manifest (count reflects unsaved changes)."""
@@ -166,12 +207,16 @@ class GalleryIndex:
     def faiss_params(self) -> dict:
         return dict(self._manifest.get("faiss_params") or {})
 
+    @property
+    def deferred_work(self) -> bool:
+        return bool(self.index_type) and self._faiss_stale and len(self) > 0
+
     def set_faiss_params(self, **params: float) -> None:
         """Default FAISS search parameters (e.g. ``efSearch=128``, ``nprobe=32``), saved in the manifest."""
         self._manifest["faiss_params"] = dict(self.faiss_params, **params)
 
     def set_index_type(self, index_type: Optional[str]) -> None:
-        """Change the FAISS index type; the FAISS index is rebuilt at the next save or search."""
+        """Change the FAISS index type (None: exact only); the FAISS index is rebuilt at the next save or search."""
         if index_type != self.index_type:
             self._manifest.update(index_type=index_type, backend="faiss" if index_type else "exact",
                                   faiss_params={})
@@ -209,6 +254,8 @@ class GalleryIndex:
         bad = [i for i in ids if not isinstance(i, str) or not i]
         if bad:
             raise TypeError(f"{what}: ids must be non-empty strings, got {bad[0]!r}")
+        for key in ids:
+            name_bytes(key)
         seen: set[str] = set()
         for key in ids:
             if key in seen:
@@ -222,11 +269,23 @@ class GalleryIndex:
             raise ValueError(f"{what}: vectors have dim {array.shape[1]}, the index at {self.path} has dim {self.dim}")
         if array.shape[0] != len(ids):
             raise ValueError(f"{what}: {len(ids)} ids but {array.shape[0]} vectors")
-        if metadata is not None and len(metadata) != len(ids):
-            raise ValueError(f"{what}: {len(ids)} ids but {len(metadata)} metadata entries")
+        if metadata is not None:
+            if len(metadata) != len(ids):
+                raise ValueError(f"{what}: {len(ids)} ids but {len(metadata)} metadata entries")
+            for key, meta in zip(ids, metadata):
+                _check_metadata(key, meta, what)
         if self.metric == "cosine_similarity":
+            zero = ~(np.abs(array) > 0).any(axis=1)
+            if zero.any():
+                raise ValueError(f"{what}: the vector of id {ids[int(np.argmax(zero))]!r} is zero; a cosine index "
+                                 "needs a direction")
             array = prepare_vectors(array, self.metric)
-        return array.astype(DTYPES[self.dtype][1])
+        with np.errstate(over="ignore"):
+            stored = array.astype(DTYPES[self.dtype][1])
+        if not np.isfinite(stored).all():
+            row = int(np.argmin(np.isfinite(stored).all(axis=1)))
+            raise ValueError(f"{what}: the vector of id {ids[row]!r} overflows {self.dtype}")
+        return stored
 
     def add(self, ids: Sequence[str], vectors: ArrayLike, metadata: Optional[Sequence[Mapping]] = None) -> None:
         """Add new ids with their vectors (and metadata dicts); an id already present is an error."""
@@ -286,7 +345,31 @@ class GalleryIndex:
         if unknown:
             raise UnknownIdError(f"update_metadata: id {unknown[0]!r} is not in the index {self.path}")
         for key, meta in zip(ids, metadata):
+            _check_metadata(key, meta, "update_metadata")
+        for key, meta in zip(ids, metadata):
             self._meta_changes[key] = dict(meta)
+
+    def iter_ids(self) -> Iterator[str]:
+        return iter(self.ids)
+
+    def get_vectors(self, ids: Sequence[str]) -> np.ndarray:
+        ids = list(ids)
+        unknown = [key for key in ids if key not in self._row]
+        if unknown:
+            raise UnknownIdError(f"get_vectors: id {unknown[0]!r} is not in the index {self.path}")
+        self._compact()
+        rows = np.fromiter((self._row[key] for key in ids), dtype=np.int64, count=len(ids))
+        return np.asarray(self._base[rows], dtype=np.float32).reshape(len(ids), self.dim)
+
+    def iter_fingerprints(self) -> Iterator[tuple[str, Fingerprint]]:
+        stored = iter_fingerprints(self._metadata_file) if self._metadata_file else {}
+        for key in self.ids:
+            meta = self._meta_changes.get(key, False)
+            if meta is False:
+                yield key, stored.get(key, Fingerprint(None, None, None))
+            else:
+                meta = meta or {}
+                yield key, Fingerprint(meta.get("size"), meta.get("mtime"), meta.get("sha256"))
 
     def get_metadata(self, ids: Sequence[str]) -> list[dict]:
         """Metadata dict (with ``'id'``) for each id; unknown ids raise :class:`UnknownIdError`."""
@@ -306,6 +389,11 @@ class GalleryIndex:
     def _faiss_index(self):
         if self._faiss is None:
             if self._faiss_file and not self._faiss_stale:
+                expected = (self._manifest.get("checksums") or {}).get(storage.FAISS)
+                if expected is not None and file_sha256(self._faiss_file) != expected["sha256"]:
+                    # checked before FAISS parses the file: its reader is not meant for untrusted bytes
+                    raise IndexFormatError(f"{self._faiss_file}: checksum mismatch (the content changed after "
+                                           "it was written)")
                 try:
                     self._faiss = read_faiss_index(self._faiss_file)
                 except RuntimeError as exc:
@@ -350,13 +438,32 @@ class GalleryIndex:
             index = self._faiss_index()
             set_search_params(index, dict(self.faiss_params, **(faiss_params or {})))
             scores, rows = faiss_search(index, array, k, self.metric)
+        valid = scores[:, :k][(rows >= 0)[:, :k]]
+        bound = 1.0 + COSINE_SCORE_TOLERANCE[self.dtype]
+        if not np.isfinite(valid).all() or (backend == "exact" and self.metric == "cosine_similarity"
+                                            and (valid > bound).any()):
+            where = os.path.join(os.path.dirname(self._metadata_file), storage.VECTORS) if self._metadata_file \
+                else self.path
+            what = "non-finite scores" if not np.isfinite(valid).all() else "cosine scores above 1"
+            raise IndexFormatError(f"{where}: search gave {what} (stored vectors are not finite or not unit "
+                                   f"length); check the index with `imret verify {self.path}` and rebuild it")
         ids = self._ids
         hit_ids = [[ids[r] for r in row if r >= 0] for row in rows]
         flat = [key for row in hit_ids for key in row]
         meta = dict(zip(flat, self.get_metadata(flat))) if flat else {}
         return SearchResult(scores[:, :k], hit_ids, [[meta[key] for key in row] for row in hit_ids])
 
+    def verify(self) -> list[str]:
+        """Problems of the saved index (every checksum, id, vector and metadata row); see :mod:`.verify`."""
+        from .verify import verify_index
+
+        return verify_index(self.path).problems
+
     # persistence ------------------------------------------------------------------------------------
+    def commit(self, checkpoint: bool = False) -> None:
+        """:meth:`save`; a ``checkpoint`` leaves a changed FAISS index to be built by the final commit."""
+        self.save(build_faiss=not checkpoint)
+
     def save(self, build_faiss: bool = True) -> None:
         """Write the index atomically: a crash leaves the previous or the new version, never a mix.
 
@@ -380,10 +487,10 @@ class GalleryIndex:
         changes = dict(self._meta_changes)
         ids = list(self._ids)
 
-        def fill(tmp: str) -> None:
-            write_vectors(os.path.join(tmp, storage.VECTORS), vectors, self.dtype,
-                          {"format": storage.FORMAT, "metric": self.metric})
-            storage.write_json_atomic(os.path.join(tmp, storage.IDS), ids)
+        def fill(tmp: str) -> dict[str, str]:
+            digest = write_vectors(os.path.join(tmp, storage.VECTORS), vectors, self.dtype,
+                                   {"format": storage.FORMAT, "metric": self.metric})
+            storage.write_ids(os.path.join(tmp, storage.IDS), ids)
             db = os.path.join(tmp, storage.METADATA)
             if old_metadata:
                 shutil.copyfile(old_metadata, db)
@@ -392,9 +499,9 @@ class GalleryIndex:
                 write_faiss_index(faiss_index, os.path.join(tmp, storage.FAISS))
             elif carried_faiss:
                 shutil.copyfile(carried_faiss, os.path.join(tmp, storage.FAISS))
-            storage.write_json_atomic(os.path.join(tmp, storage.MANIFEST), manifest)
+            return {storage.VECTORS: digest}
 
-        version = storage.publish_version(self.path, fill)
+        version, manifest = storage.publish_version(self.path, fill, manifest)
         self._manifest = manifest
         self._metadata_file = os.path.join(version, storage.METADATA)
         faiss_file = os.path.join(version, storage.FAISS)

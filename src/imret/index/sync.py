@@ -1,18 +1,20 @@
-"""Bring a gallery index in line with a folder of images, encoding only what changed."""
+"""Bring a gallery index of any back end in line with a folder of images, encoding only what changed."""
 from __future__ import annotations
 
+import os
 import posixpath
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Optional
+from typing import Any, Callable, Iterable, Mapping, Optional, Union
 
 import numpy as np
-from tqdm import tqdm
 
-from . import storage
-from .errors import ProvenanceMismatchError
-from .gallery import GalleryIndex
 from ..utils.hashing import file_sha256
+from ..utils.progress import progress_bar
 from ..utils.provenance import provenance_differences
+from .backend import Fingerprint, IndexBackend
+from .errors import EncoderUnavailableError, ProvenanceMismatchError
+from .factory import create_index, open_index, resolve_backend
+from .names import name_bytes
 from .scan import IMAGE_EXTENSIONS, FileEntry, scan_folder
 
 EncodeFn = Callable[[list[str]], "tuple[np.ndarray, dict[str, str]]"]
@@ -21,7 +23,8 @@ DEFAULT_CHECKPOINT_EVERY = 1024
 
 @dataclass
 class SyncReport:
-    """What a sync did. ``encoded`` counts the images passed to ``encode`` (including failures)."""
+    """What a sync did. ``encoded`` counts the images encoded into vectors (failures are in ``failed``);
+    ``count`` is the number of items in the index afterwards."""
 
     added: int = 0
     updated: int = 0
@@ -29,27 +32,18 @@ class SyncReport:
     unchanged: int = 0
     failed: dict[str, str] = field(default_factory=dict)
     encoded: int = 0
+    count: int = 0
 
 
-def _open_or_create(index_path: str, provenance: Mapping[str, Any], rebuild: bool, index_type: Optional[str],
-                    metric: str, dim_hint: Optional[int]) -> Optional[GalleryIndex]:
-    if storage.is_index_dir(index_path) and not rebuild:
-        index = GalleryIndex.open(index_path, mmap=True)
-        differing = provenance_differences(index.provenance, provenance)
-        if differing:
-            raise ProvenanceMismatchError(
-                f"the index {index_path} was built with a different provenance ({', '.join(differing)} differ); "
-                "re-encode everything with rebuild=True (--rebuild)")
-        if index.metric != metric:
-            raise ValueError(f"the index {index_path} uses metric {index.metric!r}, not {metric!r}; "
-                             "pass rebuild=True (--rebuild) to rebuild it with the new metric")
-        if index_type is not None:
-            index.set_index_type(index_type)
-        return index
-    if dim_hint is None:
-        return None
-    return GalleryIndex.create(index_path, dim_hint, metric=metric, provenance=provenance,
-                               index_type=index_type or None, overwrite=rebuild)
+def _check_compatible(index: IndexBackend, provenance: Mapping[str, Any], metric: str) -> None:
+    differing = provenance_differences(index.provenance, provenance)
+    if differing:
+        raise ProvenanceMismatchError(
+            f"the index {index.uri} was built with a different provenance ({', '.join(differing)} differ); "
+            "re-encode everything with rebuild=True (--rebuild)")
+    if index.metric != metric:
+        raise ValueError(f"the index {index.uri} uses metric {index.metric!r}, not {metric!r}; "
+                         "pass rebuild=True (--rebuild) to rebuild it with the new metric")
 
 
 def _metadata(entry: FileEntry, digest: str) -> dict:
@@ -58,87 +52,158 @@ def _metadata(entry: FileEntry, digest: str) -> dict:
             "sha256": digest}
 
 
-def sync_folder(index_path: str, folder: str, encode: EncodeFn, provenance: Mapping[str, Any],
-                rebuild: bool = False, index_type: Optional[str] = None, metric: str = "cosine_similarity",
-                extensions: Iterable[str] = IMAGE_EXTENSIONS, batch_size: int = 32, progress: bool = True,
-                checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY) -> SyncReport:
-    """Index the images of ``folder`` into ``index_path``; see DESIGN.md section 5.
+def _encode_batch(encode: EncodeFn, paths: list[str]) -> tuple[np.ndarray, dict[str, str], list[str]]:
+    """(vectors of the paths that did not fail, {path: reason}, those paths).
+
+    An encoder that raises on a batch is retried one path at a time, so one bad file fails only itself.
+    """
+    try:
+        vectors, failed = encode(paths)
+    except EncoderUnavailableError:
+        raise
+    except Exception as error:  # the encoder's own failure on some file: isolate it
+        if len(paths) == 1:
+            return np.zeros((0, 0), np.float32), {paths[0]: f"{type(error).__name__}: {error}"}, []
+        rows, failed, ok = [], {}, []
+        for path in paths:
+            one_vectors, one_failed, one_ok = _encode_batch(encode, [path])
+            failed.update(one_failed)
+            if one_ok:
+                rows.append(one_vectors)
+                ok.extend(one_ok)
+        return (np.concatenate(rows) if rows else np.zeros((0, 0), np.float32)), failed, ok
+    failed = {str(p): str(r) for p, r in (failed or {}).items()}
+    ok = [p for p in paths if p not in failed]
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if vectors.ndim != 2 or vectors.shape[0] != len(ok):
+        raise ValueError(f"encode returned {vectors.shape[0] if vectors.ndim else 0} vectors for "
+                         f"{len(ok)} images that did not fail; it must return one row per path "
+                         "not listed in failed, in order")
+    return vectors, failed, ok
+
+
+def sync_folder(index: Union[str, os.PathLike, IndexBackend], folder: str, encode: EncodeFn,
+                provenance: Mapping[str, Any], rebuild: bool = False, index_type: Optional[str] = None,
+                metric: str = "cosine_similarity", extensions: Iterable[str] = IMAGE_EXTENSIONS,
+                batch_size: int = 32, progress: bool = True, checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
+                backend_options: Optional[Mapping[str, Any]] = None,
+                create_options: Optional[Mapping[str, Any]] = None) -> SyncReport:
+    """Index the images of ``folder`` into ``index`` (a URI or an opened back end); see DESIGN.md section 5.
 
     Ids are paths relative to ``folder`` (posix). New and changed images are encoded (changed: size
-    or mtime differ and the sha256 differs), deleted ones dropped. Unreadable images are skipped and
-    listed in ``report.failed``. Progress is saved every ``checkpoint_every`` encoded images, so an
-    interrupted run restarted the same way encodes only what was not yet saved (restart an
-    interrupted ``rebuild`` without ``rebuild``). A new index uses ``index_type`` (None: exact only).
+    or mtime differ and the sha256 differs), deleted ones dropped. Unreadable images (and images the
+    encoder gives a non-finite vector) are skipped and listed in ``report.failed``; no single file
+    fails the run. Progress is committed every ``checkpoint_every`` encoded images, so an interrupted
+    run restarted the same way encodes only what was not yet committed (restart an interrupted
+    ``rebuild`` without ``rebuild``). A new index uses ``index_type`` (None: exact only).
+    ``backend_options`` go to :func:`open_index` and :func:`create_index` (e.g. connection settings),
+    ``create_options`` only to :func:`create_index` (e.g. ``dtype='float16'``). ``provenance`` (what
+    makes the vectors) is required: it is compared before vectors are mixed.
     """
     if batch_size <= 0 or checkpoint_every <= 0:
         raise ValueError("batch_size and checkpoint_every must be positive")
+    if not isinstance(provenance, Mapping) or not provenance:
+        raise ValueError("sync_folder needs the provenance of the encoder (what makes the vectors), got "
+                         f"{provenance!r}")
+    options = dict(backend_options or {})
     entries, failed = scan_folder(folder, extensions)
     report = SyncReport(failed=dict(failed))
-    index = _open_or_create(index_path, provenance, rebuild, index_type, metric, None)
+
+    backend: Optional[IndexBackend] = None
+    uri: Optional[str] = None
+    if isinstance(index, IndexBackend):
+        backend = index
+        if rebuild:
+            backend.remove(list(backend.iter_ids()))
+            backend.set_provenance(provenance)
+        elif len(backend) or backend.provenance:
+            _check_compatible(backend, provenance, metric)
+        else:
+            backend.set_provenance(provenance)
+    else:
+        uri = os.fspath(index)
+        if rebuild:
+            resolve_backend(uri).check_target(uri, overwrite=True)
+        else:
+            try:
+                backend = open_index(uri, writable=True, **options)
+            except FileNotFoundError:
+                resolve_backend(uri).check_target(uri, overwrite=False)
+            else:
+                _check_compatible(backend, provenance, metric)
+    changed = rebuild and backend is not None
+    if backend is not None and index_type is not None and not rebuild:
+        backend.set_index_type(index_type)  # a new type is built by the final commit (deferred_work)
+    stored: dict[str, Fingerprint] = dict(backend.iter_fingerprints()) if backend is not None else {}
 
     todo: list[tuple[FileEntry, str, bool]] = []  # (entry, sha256, is_update)
     on_disk = set()
-    stored = {}
-    if index is not None:
-        present = [e.id for e in entries if e.id in index]
-        stored = {m["id"]: m for m in index.get_metadata(present)}
     for entry in entries:
         on_disk.add(entry.id)
-        meta = stored.get(entry.id)
-        if meta is not None and meta.get("size") == entry.size and meta.get("mtime") == entry.mtime:
+        known = stored.get(entry.id)
+        if known is not None and known.size == entry.size and known.mtime == entry.mtime:
             report.unchanged += 1
             continue
         try:
+            name_bytes(entry.id)
             digest = file_sha256(entry.path)
-        except OSError as exc:
-            report.failed[entry.path] = f"cannot read: {exc.strerror or exc}"
+        except (OSError, ValueError) as exc:
+            report.failed[entry.path] = f"cannot read: {getattr(exc, 'strerror', None) or exc}"
             continue
-        if meta is not None and meta.get("sha256") == digest:
+        if known is not None and known.sha256 == digest:
             # Touched but identical: refresh size/mtime without re-encoding.
-            index.update_metadata([entry.id], [_metadata(entry, digest)])
+            backend.update_metadata([entry.id], [_metadata(entry, digest)])
             report.unchanged += 1
+            changed = True
             continue
-        todo.append((entry, digest, meta is not None))
+        todo.append((entry, digest, known is not None))
 
-    if index is not None:
-        gone = [key for key in index.ids if key not in on_disk]
+    if backend is not None:
+        gone = [key for key in stored if key not in on_disk]
         if gone:
-            index.remove(gone)
+            backend.remove(gone)
             report.removed = len(gone)
+            changed = True
 
-    since_save = 0
-    bar = tqdm(total=len(todo), desc="encoding", unit="img", disable=not progress)
+    since_commit = 0
+    bar = progress_bar(len(todo), "encoding", enabled=progress)
     try:
         for start in range(0, len(todo), batch_size):
             batch = todo[start:start + batch_size]
-            paths = [entry.path for entry, _, _ in batch]
-            vectors, batch_failed = encode(paths)
-            report.encoded += len(paths)
-            batch_failed = {str(p): str(r) for p, r in (batch_failed or {}).items()}
-            ok = [item for item in batch if item[0].path not in batch_failed]
-            vectors = np.asarray(vectors, dtype=np.float32)
-            if vectors.ndim != 2 or vectors.shape[0] != len(ok):
-                raise ValueError(f"encode returned {vectors.shape[0] if vectors.ndim else 0} vectors for "
-                                 f"{len(ok)} images that did not fail; it must return one row per path "
-                                 "not listed in failed, in order")
+            vectors, batch_failed, ok_paths = _encode_batch(encode, [entry.path for entry, _, _ in batch])
+            if len(ok_paths):
+                finite = np.isfinite(vectors).all(axis=1)
+                if metric == "cosine_similarity":
+                    finite &= np.abs(vectors).max(axis=1) > 0
+                for path in np.asarray(ok_paths, dtype=object)[~finite]:
+                    batch_failed[path] = "the encoder returned a non-finite or zero vector"
+                vectors = vectors[finite]
             report.failed.update(batch_failed)
+            ok = [item for item in batch if item[0].path not in batch_failed]
             stale = [entry.id for entry, _, is_update in batch if is_update and entry.path in batch_failed]
-            if index is None and ok:
-                index = _open_or_create(index_path, provenance, rebuild, index_type, metric, vectors.shape[1])
-            if stale and index is not None:
-                index.remove([key for key in stale if key in index])
+            if backend is None and ok:
+                backend = create_index(uri, int(vectors.shape[1]), metric, dict(provenance), overwrite=rebuild,
+                                       index_type=index_type or None, **options, **dict(create_options or {}))
+            if stale and backend is not None:
+                backend.remove([key for key in stale if key in backend])
                 report.removed += len(stale)
             if ok:
-                index.upsert([entry.id for entry, _, _ in ok], vectors, [_metadata(e, d) for e, d, _ in ok])
+                backend.upsert([entry.id for entry, _, _ in ok], vectors, [_metadata(e, d) for e, d, _ in ok])
+                report.encoded += len(ok)
                 report.added += sum(1 for *_, is_update in ok if not is_update)
                 report.updated += sum(1 for *_, is_update in ok if is_update)
-            since_save += len(batch)
+            since_commit += len(batch)
             bar.update(len(batch))
-            if since_save >= checkpoint_every and index is not None:
-                index.save(build_faiss=False)
-                since_save = 0
+            changed = changed or bool(ok or stale)
+            if since_commit >= checkpoint_every and backend is not None and changed:
+                backend.commit(checkpoint=True)
+                since_commit = 0
     finally:
         bar.close()
-    if index is not None:
-        index.save(build_faiss=True)
+    if backend is not None:
+        if changed or backend.deferred_work:
+            backend.commit()
+        report.count = len(backend)
+        if not isinstance(index, IndexBackend):
+            backend.close()
     return report

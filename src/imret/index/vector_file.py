@@ -1,6 +1,7 @@
 """The vectors file: a safetensors file with one 2-D tensor ``vectors``, readable as a memory map."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import struct
@@ -15,8 +16,8 @@ DTYPES = {"float32": ("F32", np.float32), "float16": ("F16", np.float16)}
 WRITE_CHUNK_ROWS = 65536
 
 
-def write_vectors(path: str, vectors: np.ndarray, dtype: str, metadata: Optional[Mapping[str, str]] = None) -> None:
-    """Write ``vectors`` as ``dtype`` in safetensors layout, streaming row chunks, and fsync."""
+def write_vectors(path: str, vectors: np.ndarray, dtype: str, metadata: Optional[Mapping[str, str]] = None) -> str:
+    """Write ``vectors`` as ``dtype`` in safetensors layout, streaming row chunks, and fsync; returns its SHA-256."""
     code, np_dtype = DTYPES[dtype]
     rows, dim = vectors.shape
     nbytes = rows * dim * np.dtype(np_dtype).itemsize
@@ -25,13 +26,18 @@ def write_vectors(path: str, vectors: np.ndarray, dtype: str, metadata: Optional
         header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
     text = json.dumps(header, separators=(",", ":")).encode()
     text += b" " * (-len(text) % 8)
+    digest = hashlib.sha256()
     with open(path, "wb") as fh:
-        fh.write(struct.pack("<Q", len(text)))
-        fh.write(text)
+        for part in (struct.pack("<Q", len(text)), text):
+            fh.write(part)
+            digest.update(part)
         for start in range(0, rows, WRITE_CHUNK_ROWS):
-            fh.write(np.ascontiguousarray(vectors[start:start + WRITE_CHUNK_ROWS], dtype=np_dtype).tobytes())
+            chunk = np.ascontiguousarray(vectors[start:start + WRITE_CHUNK_ROWS], dtype=np_dtype).tobytes()
+            fh.write(chunk)
+            digest.update(chunk)
         fh.flush()
         os.fsync(fh.fileno())
+    return digest.hexdigest()
 
 
 def read_vectors(path: str, dtype: str, shape: tuple[int, int], mmap: bool = True) -> np.ndarray:

@@ -14,7 +14,7 @@ from .blocks import (DEFAULT_BLOCK_BYTES, ROW_ALIGN, GalleryLike, as_tensor_rows
                      iter_gallery_blocks)
 from .faiss_kernel import faiss_block_rows, faiss_block_topk, faiss_kernel_applies
 from .kinds import block_scorer, prepare_queries, similarity_kind
-from .lowprecision import bf16_matmul_supported, shortlist_size, topk_bf16
+from .lowprecision import bf16_matmul_supported, shortlist_size, topk_bf16, warn_if_emulated
 from .similarity import SimilarityFn, resolve_similarity
 from .topk_merge import RunningTopK, order_by_score
 
@@ -66,9 +66,12 @@ def _use_bf16(precision: str, kind: str, queries: torch.Tensor, k: int, total: i
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if precision == "float32" or kind == "callable" or queries.device.type != "cpu":
         return False
-    if shortlist_size(k, total) >= total or not bf16_matmul_supported():
+    if shortlist_size(k, total) >= total:
         return False
-    return precision == "bfloat16" or AUTO_USES_BF16
+    if precision == "bfloat16":  # asked for: runs everywhere (torch emulates bfloat16 where the CPU lacks it)
+        warn_if_emulated()
+        return True
+    return AUTO_USES_BF16 and bf16_matmul_supported()
 
 
 def _topk_float32(prepared: torch.Tensor, gallery: GalleryLike, k: int, kind: str, fn: SimilarityFn,
@@ -103,7 +106,8 @@ def topk_similarity(queries: torch.Tensor, gallery: GalleryLike, k: int,
     ``k`` is clamped to the gallery size; ``k=-1`` ranks the whole gallery. Equal scores list the
     lower gallery index first. ``precision='bfloat16'`` ranks with a bfloat16 matmul and re-scores
     a shortlist in float32 (falling back to float32 for any query it cannot prove exact), so
-    results stay exact; ``'auto'`` currently means float32 (see AUTO_USES_BF16).
+    results stay exact; on a CPU without native bfloat16 torch emulates it (slower; an
+    ``EmulatedBfloat16Warning`` says so). ``'auto'`` currently means float32 (see AUTO_USES_BF16).
     """
     queries = _as_queries(queries)
     _check_dims(queries, gallery)

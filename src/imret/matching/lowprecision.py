@@ -8,6 +8,7 @@ in float32. Results are therefore exact, never approximate.
 from __future__ import annotations
 
 import functools
+import warnings
 
 import torch
 
@@ -30,6 +31,21 @@ def bf16_matmul_supported() -> bool:
         return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
         return False
+
+
+class EmulatedBfloat16Warning(RuntimeWarning):
+    """``precision='bfloat16'`` on a CPU without native bfloat16 dot products: torch emulates them."""
+
+
+def warn_if_emulated() -> None:
+    """Warn (``EmulatedBfloat16Warning``) when the bfloat16 path will run on emulated bfloat16 matmuls.
+
+    The results stay exact either way; only the speed differs (emulated: slower than float32).
+    """
+    if not bf16_matmul_supported():
+        warnings.warn("precision='bfloat16': this CPU has no native bfloat16 matmul, so torch emulates it "
+                      "(exact, but slower than float32); use precision='float32' or 'auto'",
+                      EmulatedBfloat16Warning, stacklevel=3)
 
 
 def shortlist_size(k: int, total: int) -> int:

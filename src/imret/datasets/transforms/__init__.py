@@ -2,6 +2,7 @@
 from .base import BaseTransform
 from .center_crop import CenterCrop
 from .compose import Compose
+from .decode_plan import link_resize_plan
 from .decoding import ImageNotFoundError, UnreadableImageError, image_to_rgb, read_image
 from .flip import RandomFlip, flip_image
 from .formatting import PackInputs, image_to_tensor
@@ -14,7 +15,7 @@ from .resize_edge import ResizeEdge
 from .resizing import resize_image
 
 __all__ = [
-    "BaseTransform", "CenterCrop", "Compose", "ImageNotFoundError", "UnreadableImageError", "image_to_rgb",
+    "BaseTransform", "CenterCrop", "Compose", "link_resize_plan", "ImageNotFoundError", "UnreadableImageError", "image_to_rgb",
     "read_image", "RandomFlip", "flip_image", "PackInputs", "image_to_tensor", "LoadImageFromFile",
     "SkippedImageWarning", "pad_image", "RandomCrop", "RandomResizedCrop", "Resize", "ResizeEdge",
     "resize_image",

@@ -5,6 +5,8 @@ from typing import Callable, Optional, Sequence, Union
 
 from imret.registry import TRANSFORMS
 
+from .decode_plan import link_resize_plan
+
 TransformLike = Union[dict, Callable[[dict], Optional[dict]]]
 
 
@@ -13,7 +15,8 @@ class Compose:
     """Build each dict through imret's ``TRANSFORMS`` and apply all in order.
 
     A transform returning ``None`` stops the pipeline and ``Compose`` returns ``None`` (the sample is
-    dropped). ``None`` or an empty list is the identity.
+    dropped). ``None`` or an empty list is the identity. A ``LoadImageFromFile`` followed by a resize
+    learns the resize's output size (see ``link_resize_plan``).
     """
 
     def __init__(self, transforms: Optional[Sequence[TransformLike]] = None) -> None:
@@ -27,6 +30,7 @@ class Compose:
                 raise TypeError(f"Compose: transform #{index} must be a config dict or a callable; "
                                 f"got {type(item).__name__}")
             self.transforms.append(item)
+        link_resize_plan(self.transforms)
 
     def __call__(self, results: dict) -> Optional[dict]:
         for transform in self.transforms:

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 from numbers import Integral
-from typing import Tuple
+from typing import Optional, Tuple
 
+from imret.io import check_resize
 from imret.registry import TRANSFORMS
 
 from .base import BaseTransform, require_image
+from .loading import DRAFT_KEY
 from .resizing import check_resize_options, resize_image
 
 EDGES = ("short", "long", "width", "height")
@@ -27,10 +29,14 @@ class ResizeEdge(BaseTransform):
     The other edge is ``int(scale * other / edge)`` (truncated, as mmpretrain): 640x480 with
     ``scale=256, edge='short'`` gives 341x256 (w x h). A square image counts its height as the short
     and the long edge. Sets ``img_shape`` (h, w), ``scale`` (w, h) and ``scale_factor``.
+
+    A result with a side longer than ``max_side_after_resize`` (default ``$IMRET_MAX_SIDE_AFTER_RESIZE``
+    or 16384) or more pixels than the pixel limit is refused with ``imret.io.ImageTooLargeError``
+    before any pixel is resized: an 84-byte 4000x1 PNG would otherwise become 1,024,000x256.
     """
 
     def __init__(self, scale: int, edge: str = "short", interpolation: str = "bilinear",
-                 backend: str = "pillow") -> None:
+                 backend: str = "pillow", max_side_after_resize: Optional[int] = None) -> None:
         if isinstance(scale, bool) or not isinstance(scale, Integral) or scale < 1:
             raise ValueError(f"ResizeEdge: scale must be a positive int; got {scale!r}")
         if edge not in EDGES:
@@ -40,13 +46,23 @@ class ResizeEdge(BaseTransform):
         self.edge = edge
         self.interpolation = interpolation
         self.backend = backend
+        self.max_side_after_resize = max_side_after_resize
+
+    def planned_size(self, width: int, height: int) -> Tuple[int, int]:
+        """The ``(w, h)`` an image of ``width`` x ``height`` is resized to."""
+        return edge_size(width, height, self.scale, self.edge)
 
     def transform(self, results: dict) -> dict:
         require_image(results, "ResizeEdge")
         img = results["img"]
         height, width = img.shape[:2]
-        new_w, new_h = edge_size(width, height, self.scale, self.edge)
-        results["img"] = resize_image(img, (new_w, new_h), self.interpolation, self.backend)
+        # after draft decoding, plan from the size in the file so the output matches full decoding
+        drafted = results.pop(DRAFT_KEY, None)
+        planned_from = drafted.ori_shape if drafted else (height, width)
+        new_w, new_h = self.planned_size(planned_from[1], planned_from[0])
+        check_resize((width, height), (new_w, new_h), results.get("img_path"), self.max_side_after_resize)
+        results["img"] = resize_image(img, (new_w, new_h), self.interpolation, self.backend,
+                                     box=drafted.box if drafted else None)
         results["img_shape"] = (new_h, new_w)
         results["scale"] = (new_w, new_h)
         results["scale_factor"] = (new_w / width, new_h / height)

@@ -6,7 +6,7 @@ Interpolations: ``nearest``, ``bilinear``, ``bicubic``, ``area`` (Pillow: box fi
 """
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 from PIL import Image
@@ -39,12 +39,16 @@ def _cast_like(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return values.astype(dtype)
 
 
-def _resize_pillow(img: np.ndarray, size: Tuple[int, int], interpolation: str) -> np.ndarray:
+Box = Tuple[float, float, float, float]
+
+
+def _resize_pillow(img: np.ndarray, size: Tuple[int, int], interpolation: str, box: Optional[Box]) -> np.ndarray:
     resample = _PILLOW_FILTERS[interpolation]
     if img.dtype == np.uint8 and (img.ndim == 2 or img.shape[2] == 3):
-        return np.asarray(Image.fromarray(img).resize(size, resample=resample))
+        return np.asarray(Image.fromarray(img).resize(size, resample=resample, box=box))
     planes = img[..., None] if img.ndim == 2 else img
-    resized = [np.asarray(Image.fromarray(planes[..., c].astype(np.float32)).resize(size, resample=resample))
+    resized = [np.asarray(Image.fromarray(planes[..., c].astype(np.float32)).resize(size, resample=resample,
+                                                                                     box=box))
                for c in range(planes.shape[2])]
     out = _cast_like(np.stack(resized, axis=2), img.dtype)
     return out[..., 0] if img.ndim == 2 else out
@@ -61,15 +65,26 @@ def _resize_cv2(img: np.ndarray, size: Tuple[int, int], interpolation: str) -> n
     return out
 
 
+def _crop_to_box(img: np.ndarray, box: Box) -> np.ndarray:
+    x0, y0, x1, y1 = (int(round(v)) for v in box)
+    return img[max(0, y0):max(y0 + 1, y1), max(0, x0):max(x0 + 1, x1)]
+
+
 def resize_image(img: np.ndarray, size: Tuple[int, int], interpolation: str = "bilinear",
-                 backend: str = "pillow") -> np.ndarray:
-    """Resize an HW or HWC array to ``size = (width, height)``; the same size returns the input."""
+                 backend: str = "pillow", box: Optional[Box] = None) -> np.ndarray:
+    """Resize an HW or HWC array to ``size = (width, height)``; the same size returns the input.
+
+    ``box = (x0, y0, x1, y1)`` (fractional) resizes only that region of ``img``, as Pillow's
+    ``Image.resize(box=)`` (the cv2 backend rounds it to whole pixels).
+    """
     width, height = int(size[0]), int(size[1])
     if width < 1 or height < 1:
         raise ValueError(f"cannot resize an image to {width}x{height} (width x height); both must be >= 1")
     check_resize_options("resize_image", interpolation, backend)
-    if (height, width) == tuple(img.shape[:2]):
+    if box is not None and tuple(box) == (0, 0, img.shape[1], img.shape[0]):
+        box = None
+    if box is None and (height, width) == tuple(img.shape[:2]):
         return img
     if backend == "cv2":
-        return _resize_cv2(img, (width, height), interpolation)
-    return _resize_pillow(img, (width, height), interpolation)
+        return _resize_cv2(img if box is None else _crop_to_box(img, box), (width, height), interpolation)
+    return _resize_pillow(img, (width, height), interpolation, box)

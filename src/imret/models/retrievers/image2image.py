@@ -7,7 +7,6 @@ from typing import Callable, List, Optional, Sequence, Union
 import torch
 from mmengine.model import Sequential
 from mmengine.registry import DefaultScope
-from mmengine.runner import Runner
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -165,6 +164,8 @@ class ImageToImageRetriever(BaseRetriever):
     def _prototype_loader(self) -> DataLoader:
         if isinstance(self.prototype, DataLoader):
             return self.prototype
+        from mmengine.runner import Runner  # the training stack, loaded only for a dataset-config prototype
+
         import imret.datasets  # noqa: F401  (registers dataset and transform type names)
         with DefaultScope.overwrite_default_scope("imret"):
             return Runner.build_dataloader(self.prototype)
