@@ -58,6 +58,7 @@ def test_kill_during_save_keeps_the_previous_checkpoint_and_resume_finishes(tiny
     killed = subprocess.run([sys.executable, "-c", KILL_AT_RENAME, "train", str(tiny), "--work-dir", str(work),
                              *KEEP_ONE], capture_output=True, text=True, env=_env(), timeout=300)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert killed.stdout == "" and "Epoch(train) [1]" in killed.stderr  # train logs to stderr only
     temps = list(work.glob(".epoch_2.pth.*.tmp"))
     assert len(temps) == 1 and temps[0].stat().st_size > 0, "the kill landed after the temp file was written"
     assert not (work / "epoch_2.pth").exists()

@@ -154,3 +154,23 @@ def test_no_validate_and_dataloader_flags_reach_the_config(tiny_config, tmp_path
     cfg = built["cfg"]  # without the flags the config's own values stay
     assert cfg.val_dataloader is not None and "pin_memory" not in cfg.train_dataloader
     assert "stop here" in capsys.readouterr().err
+
+
+def test_a_quiet_imret_logger_keeps_the_engine_log_off_stderr():
+    import logging
+    import sys
+
+    from imret.cli.engine_job import _log_stream
+
+    logger = logging.getLogger("imret")
+    saved = logger.level
+    try:
+        logger.setLevel(logging.NOTSET)
+        assert _log_stream() is sys.stderr
+        logger.setLevel(logging.INFO)
+        assert _log_stream() is sys.stderr
+        logger.setLevel(logging.WARNING)
+        stream = _log_stream()
+        assert stream is not sys.stderr and stream.write("dropped") == len("dropped")
+    finally:
+        logger.setLevel(saved)

@@ -19,7 +19,7 @@ def test_names_resolve_with_or_without_py_or_folder():
     expected = SHIPPED_CONFIG_DIR / f"{FLOWERS}.py"
     assert expected.is_file()
     assert FLOWERS in shipped_config_names() and all("_base_" not in n for n in shipped_config_names())
-    for name in (FLOWERS, f"{FLOWERS}.py", "efficientnet-lite0-arcface_flowers12"):
+    for name in (FLOWERS, f"{FLOWERS}.py", "efficientnet-lite0-arcface_flowers12", f"configs/{FLOWERS}.py"):
         assert resolve_config_path(name) == expected
 
 

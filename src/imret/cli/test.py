@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from .bad_input import fail
 from .engine_job import add_common_options, parse_cfg_options, run_engine_job
@@ -64,11 +63,13 @@ def run(args: argparse.Namespace) -> int:
         return code
     from imret.engine.test_output import plain, write_output
 
+    from .output import print_json
+
     metrics = plain(dict(result[0]))
     if args.out is not None and out_item == "metrics":
         write_output(args.out, metrics)
     if args.json:
-        print(json.dumps(metrics, indent=2, allow_nan=False))
+        print_json(metrics, indent=2)
     else:
         width = max((len(key) for key in metrics), default=0)
         for key, value in metrics.items():

@@ -2,7 +2,8 @@
 
 Resolution of ``CONFIG`` on the command line: an existing file first; else a config shipped in
 ``imret/configs`` by its name relative to that folder (``arcface/efficientnet-lite0-arcface_flowers12``,
-with or without ``.py``) or by its bare file name when that is unique.
+with or without ``.py``, with or without a leading ``configs/``) or by its bare file name when that is
+unique.
 
 Data paths: shipped configs write their data roots as ``{{$IMRET_DATA_ROOT:~/imret_data}}/<dataset>``
 (mmengine substitutes the environment variable when the file is read). After loading, relative data
@@ -38,7 +39,8 @@ def resolve_config_path(name: str | os.PathLike) -> Path:
     given = Path(os.fspath(name)).expanduser()
     if given.is_file():
         return given
-    text = given.as_posix().removesuffix(".py")
+    # ``configs/...``: the path used when the configs lived at the top of the repository
+    text = given.as_posix().removesuffix(".py").removeprefix("./").removeprefix("configs/")
     names = shipped_config_names()
     if text in names:
         return SHIPPED_CONFIG_DIR / f"{text}.py"

@@ -4,7 +4,6 @@ mmpretrain also writes pickle files here; imret never does (a pickle runs code w
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any, Optional, Sequence
 from mmengine.evaluator import BaseMetric
 
 from imret.utils.atomic import atomic_output
+from imret.utils.json_output import dump_json
 
 OUT_ITEMS = ("metrics", "pred")
 OUT_FORMATS = {".json": "json", ".yaml": "yaml", ".yml": "yaml"}
@@ -56,8 +56,7 @@ def write_output(path: str | os.PathLike, data: Any) -> Path:
     with atomic_output(path) as temp:
         with open(temp, "w", encoding="utf-8") as handle:
             if kind == "json":
-                json.dump(data, handle, indent=2, allow_nan=False)
-                handle.write("\n")
+                handle.write(dump_json(data, indent=2) + "\n")
             else:
                 import yaml
 
