@@ -6,7 +6,8 @@ import json
 
 from .errors import ApiError, error_body
 
-ASGIApp = object
+BODY_TAIL = "imret.body_tail"  # the request body's last bytes, for telling a cut-short multipart body
+TAIL_BYTES = 256
 
 
 async def _send_error(send, status: int, code: str, message: str) -> None:
@@ -45,6 +46,8 @@ class BodyLimits:
                 return
         loop = asyncio.get_running_loop()
         state = {"received": 0, "deadline": None, "done": False}
+        shared = scope.setdefault("state", {})
+        shared[BODY_TAIL] = b""
 
         async def limited_receive():
             if state["done"]:
@@ -60,7 +63,9 @@ class BodyLimits:
                 raise ApiError(408, "body_timeout", f"the request body did not arrive within {self.timeout:g} s "
                                "(slow or stalled upload, or a Content-Length larger than the body sent)") from None
             if message["type"] == "http.request":
-                state["received"] += len(message.get("body", b""))
+                chunk = message.get("body", b"")
+                state["received"] += len(chunk)
+                shared[BODY_TAIL] = (shared[BODY_TAIL] + chunk)[-TAIL_BYTES:]
                 if state["received"] > self.max_bytes:
                     raise self._too_large()
                 state["done"] = not message.get("more_body", False)

@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 
 from .errors import ApiError
+from .limits import BODY_TAIL
 
 FIELD_BYTES = 64 * 1024
 
@@ -38,7 +39,7 @@ async def read_form(request: Request, max_files: int) -> FormData:
         raise ApiError(415, "not_multipart", "send the image as multipart/form-data with a file field named "
                        f"'image' (curl -F image=@photo.jpg ...); got {got}")
     try:
-        return await request.form(max_files=max_files, max_fields=16, max_part_size=FIELD_BYTES)
+        form = await request.form(max_files=max_files, max_fields=16, max_part_size=FIELD_BYTES)
     except ApiError:
         raise
     except MultiPartException as error:
@@ -47,6 +48,20 @@ async def read_form(request: Request, max_files: int) -> FormData:
         raise ApiError(400, "bad_multipart", f"the multipart body cannot be read: {error.detail}") from None
     except (ValueError, KeyError, UnicodeError) as error:
         raise ApiError(400, "bad_multipart", f"the multipart body cannot be read ({type(error).__name__})") from None
+    if not _closed(request, content_type):
+        await form.close()
+        raise ApiError(400, "bad_multipart", "the multipart body is incomplete (no closing boundary): the upload "
+                       "was cut short or its Content-Length is smaller than the body")
+    return form
+
+
+def _closed(request: Request, content_type: str) -> bool:
+    """Whether the body ended with the closing boundary ``--BOUNDARY--``."""
+    found = re.search(r'boundary="?([^";]+)"?', content_type)
+    tail = request.scope.get("state", {}).get(BODY_TAIL)
+    if not found or tail is None:
+        return True  # nothing to judge by; the parser has had its say
+    return tail.rstrip(b"\r\n").endswith(b"--" + found.group(1).encode("latin-1") + b"--")
 
 
 async def files_of(form: FormData, field: str, max_files: int) -> list[Upload]:
