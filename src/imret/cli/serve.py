@@ -47,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Serve until interrupted; 1 when the options or the index cannot be used."""
     with quiet_warnings():
-        from imret.server.adapter import IndexLoadError, check_index
+        from imret.server.adapter import IndexLoadError, check_index, model_options
         from imret.server.config import ServerConfig
         from imret.server.run import bind, serve
 
@@ -62,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as error:
             return fail("serve", first_line(error))
         try:
+            model_options(config.runtime, config.device)
             count = check_index(args.index)
         except IndexLoadError as error:
             return fail("serve", first_line(error))

@@ -79,7 +79,8 @@ def check_index(index_path: str) -> int:
         raise IndexLoadError(f"{index_path} is not a readable imret index ({reason})") from None
 
 
-def _get_model(name: str, runtime: Optional[str], device: Optional[str]) -> Any:
+def model_options(runtime: Optional[str], device: Optional[str]) -> dict[str, str]:
+    """The ``get_model`` keyword arguments for ``--runtime``/``--device``; IndexLoadError when unsupported."""
     from imret.apis.zoo import get_model
 
     accepted = inspect.signature(get_model).parameters
@@ -91,7 +92,13 @@ def _get_model(name: str, runtime: Optional[str], device: Optional[str]) -> Any:
             options[key] = value
         elif value != only:
             raise IndexLoadError(f"--{key} {value} is not available in this imret build (only {only})")
-    return get_model(name, **options)
+    return options
+
+
+def _get_model(name: str, runtime: Optional[str], device: Optional[str]) -> Any:
+    from imret.apis.zoo import get_model
+
+    return get_model(name, **model_options(runtime, device))
 
 
 class Encoder:

@@ -132,13 +132,14 @@ async def search_by_id(request: Request, id: str = Query(..., description="galle
 async def info(request: Request) -> InfoOut:
     """Size, dimension, metric, model and version of the index being served, and the server's limits."""
     service = service_of(request)
-    _, snapshot = service.ready()
-    config = service.config
+    service.ready()
+    snapshot, config = service.holder.snapshot, service.config
     return InfoOut(name=service.index_name, version=snapshot.version, count=snapshot.count, dim=snapshot.dim,
                    metric=snapshot.metric, index_type=snapshot.index_type,
                    model=service.encoder.name if service.encoder else "", updated=snapshot.updated,
                    reloads=service.holder.reloads, reload_error=service.holder.reload_error,
-                   gallery_files=snapshot.root is not None,
+                   gallery_files=snapshot.root is not None, forward_passes=service.pool.batches,
+                   images_encoded=service.pool.encoded,
                    limits=LimitsOut(max_upload_mb=config.max_upload_mb, max_pixels=config.max_pixels,
                                     max_batch_files=config.max_batch_files, default_topk=config.default_topk,
                                     max_topk=config.max_topk, max_offset=config.max_offset))

@@ -68,6 +68,8 @@ class InfoOut(BaseModel):
     reloads: int = Field(description="index versions switched to since start")
     reload_error: Optional[str] = Field(description="why the newest published version is not served")
     gallery_files: bool = Field(description="whether /gallery and /thumb can serve the images")
+    forward_passes: int = Field(description="encoder forward passes since start (several queries may share one)")
+    images_encoded: int = Field(description="query images encoded since start")
     limits: LimitsOut
 
 
