@@ -146,9 +146,9 @@ def multipart(fields: list[tuple[str, Optional[str], bytes]], boundary: str = "i
     return out, f"multipart/form-data; boundary={boundary}"
 
 
-def assert_clean_error(status: int, headers: dict, body: bytes, *, forbidden: tuple = ()) -> dict:
-    """A 4xx JSON error with a message: no traceback, absolute path or temporary file name."""
-    assert 400 <= status < 500, (status, body[:300])
+def assert_clean_error(status: int, headers: dict, body: bytes, *, forbidden: tuple = (), busy: bool = False) -> dict:
+    """A 4xx (or with ``busy`` a 503) JSON error with a message: no traceback, absolute path or temp file name."""
+    assert 400 <= status < 500 or (busy and status == 503), (status, body[:300])
     assert headers.get("content-type", "").startswith("application/json"), headers
     payload = json.loads(body)
     assert isinstance(payload.get("error"), str) and payload["error"], payload

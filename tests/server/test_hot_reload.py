@@ -4,10 +4,12 @@ from __future__ import annotations
 import threading
 import time
 
+import socket
+
 import httpx
 import pytest
 
-from server_helpers import ServerProcess, build_index, copy_ukbench
+from server_helpers import ServerProcess, assert_clean_error, build_index, copy_ukbench, parse_response
 
 pytestmark = pytest.mark.shared_data
 
@@ -17,7 +19,7 @@ def test_reindex_is_picked_up_without_dropping_searches(tmp_path, ukbench_dir, s
     copy_ukbench(ukbench_dir, gallery, range(4), per_object_folders=False)
     build_index(server_model, gallery, index)
     server = ServerProcess(index, tmp_path / "server.log", "--reload-interval", "0.2",
-                           "--cors-origin", "http://app.example")
+                           "--cors-origin", "http://app.example", "--max-connections", "12")
     try:
         base = server.wait_ready()
         assert httpx.get(base + "/api/v1/info").json()["count"] == 4
@@ -61,9 +63,50 @@ def test_reindex_is_picked_up_without_dropping_searches(tmp_path, ukbench_dir, s
         assert allowed.headers.get("access-control-allow-origin") == "http://app.example"
         other = httpx.get(base + "/api/v1/info", headers={"Origin": "http://evil.example"})
         assert "access-control-allow-origin" not in other.headers
+        _connection_cap(server, 12)
+        _hostile_metadata_is_not_served(server, index)
         assert "Traceback" not in server.log()
     finally:
         server.stop()
+
+
+def _connection_cap(server: ServerProcess, cap: int) -> None:
+    idle = [socket.create_connection(("127.0.0.1", server.port), timeout=10) for _ in range(cap + 3)]
+    try:
+        idle[-1].settimeout(10)
+        status, headers, body = parse_response(idle[-1].recv(4096))
+        assert status == 503 and assert_clean_error(status, headers, body, busy=True)["code"] == "too_many_connections"
+    finally:
+        for sock in idle:
+            sock.close()
+    deadline = time.monotonic() + 30
+    while True:  # the server frees the slots as it notices the closed sockets
+        try:
+            if httpx.get(server.base + "/health", timeout=5).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+
+
+def _hostile_metadata_is_not_served(server: ServerProcess, index) -> None:
+    """An index whose metadata names a file outside the gallery serves no such file."""
+    from imret.index.gallery import GalleryIndex
+
+    edited = GalleryIndex.open(str(index), mmap=False)
+    meta = edited.get_metadata(["ukbench00004.jpg"])[0]
+    edited.update_metadata(["ukbench00004.jpg"], [dict(meta, path="/etc/passwd")])
+    edited.save()
+    deadline = time.monotonic() + 60
+    while httpx.get(server.base + "/api/v1/info").json()["reloads"] < 2:
+        assert time.monotonic() < deadline, "the edited index was not picked up"
+        time.sleep(0.1)
+    assert httpx.get(server.base + "/api/v1/info").json()["gallery_files"] is False
+    for kind in ("gallery", "thumb"):
+        response = httpx.get(f"{server.base}/{kind}/ukbench00004.jpg")
+        assert response.status_code in (403, 404) and "root:" not in response.text
+        assert response.json()["code"] in ("no_gallery_root", "outside_gallery")
 
 
 def test_cors_is_off_by_default(served):

@@ -10,7 +10,7 @@ import pytest
 
 from imret.server.batcher import EncoderPool, QueueFullError
 from imret.server.errors import ApiError
-from imret.server.files import GalleryFile, ThumbnailCache, check_item_id
+from imret.server.files import GalleryFile, ThumbnailCache, check_item_id, resolve_gallery_file
 from imret.server.holder import IndexHolder
 
 
@@ -150,3 +150,45 @@ def test_thumbnail_cache_is_bounded_and_keyed_by_file_state():
     assert cache._bytes <= 250
     cache.get(a, "a")
     assert len(made) == 5  # a (old state) was evicted and made again
+
+
+class _FileSnapshot:
+    """What resolve_gallery_file needs: the recorded path per id and the gallery root."""
+
+    def __init__(self, root, recorded: dict) -> None:
+        self.root, self._recorded = str(root), recorded
+
+    def stored_path(self, item_id):
+        from imret.server.adapter import UnknownItemError
+
+        if item_id not in self._recorded:
+            raise UnknownItemError(item_id)
+        return self._recorded[item_id]
+
+
+def test_gallery_files_resolve_only_inside_the_root(tmp_path):
+    root, outside = tmp_path / "gallery", tmp_path / "outside"
+    (root / "sub").mkdir(parents=True)
+    outside.mkdir()
+    (root / "sub" / "a.jpg").write_bytes(b"a")
+    (root / "notes.txt").write_bytes(b"t")
+    (outside / "secret.jpg").write_bytes(b"s")
+    (root / "link.jpg").symlink_to(outside / "secret.jpg")
+    (root / "dirlink").symlink_to(outside, target_is_directory=True)
+    snapshot = _FileSnapshot(root, {
+        "sub/a.jpg": str(root / "sub" / "a.jpg"), "link.jpg": str(root / "link.jpg"),
+        "dirlink/secret.jpg": str(root / "dirlink" / "secret.jpg"), "notes.txt": str(root / "notes.txt"),
+        "lies.jpg": str(outside / "secret.jpg"), "gone.jpg": str(root / "gone.jpg")})
+    found = resolve_gallery_file(snapshot, "sub/a.jpg")
+    assert found.real_path == str((root / "sub" / "a.jpg").resolve()) and found.size == 1
+    expected = {"link.jpg": 403, "dirlink/secret.jpg": 403, "notes.txt": 403, "lies.jpg": 403, "gone.jpg": 404,
+                "unknown.jpg": 404, "../outside/secret.jpg": 400}
+    for item_id, status in expected.items():
+        with pytest.raises(ApiError) as caught:
+            resolve_gallery_file(snapshot, item_id)
+        assert caught.value.status == status, (item_id, caught.value.message)
+        assert str(tmp_path) not in caught.value.message
+    snapshot.root = None  # an index without one gallery folder serves nothing
+    with pytest.raises(ApiError) as caught:
+        resolve_gallery_file(snapshot, "sub/a.jpg")
+    assert caught.value.code == "no_gallery_root"

@@ -35,6 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="seconds a client has to send its request headers (default 10)")
     parser.add_argument("--body-timeout", type=float, default=30.0,
                         help="seconds a client has to send a request body (default 30)")
+    parser.add_argument("--max-connections", type=int, default=512,
+                        help="open connections allowed; further ones get 503 (default 512)")
     parser.add_argument("--reload-interval", type=float, default=1.0,
                         help="seconds between checks for a re-indexed INDEX (default 1)")
     parser.add_argument("--runtime", default=None, help="encoder runtime: torch, onnxruntime or openvino")
@@ -57,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
                 max_batch=args.max_batch, batch_window_ms=args.batch_window_ms, queue_size=args.queue_size,
                 max_upload_mb=args.max_upload_mb, default_topk=args.topk, max_topk=args.max_topk,
                 cors_origins=tuple(args.cors_origin), header_timeout=args.header_timeout,
-                body_timeout=args.body_timeout, reload_interval=args.reload_interval, runtime=args.runtime,
+                body_timeout=args.body_timeout, max_connections=args.max_connections,
+                reload_interval=args.reload_interval, runtime=args.runtime,
                 device=args.device)
         except ValueError as error:
             return fail("serve", first_line(error))

@@ -25,9 +25,11 @@ class _RecordingConnection(h11.Connection):
 
 class ImretH11Protocol(H11Protocol):
     """Malformed requests get a JSON 4xx naming the problem; a client that does not finish its request
-    line and headers within ``header_timeout`` seconds gets 408 and is disconnected."""
+    line and headers within ``header_timeout`` seconds gets 408 and is disconnected; connections beyond
+    ``max_connections`` get 503 and are closed."""
 
     header_timeout: float = 10.0
+    max_connections: int = 512
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -36,6 +38,11 @@ class ImretH11Protocol(H11Protocol):
 
     def connection_made(self, transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        if len(self.connections) > self.max_connections:
+            self._write_error(503, "too_many_connections", f"the server has {self.max_connections} open "
+                              "connections already; retry shortly")
+            self.transport.close()
+            return
         self._arm_header_timer()
 
     def connection_lost(self, exc) -> None:
@@ -106,6 +113,7 @@ def _reason(status: int) -> str:
         return "Error"
 
 
-def protocol_class(header_timeout: float) -> type[ImretH11Protocol]:
-    """The protocol class to give uvicorn (``Config(http=...)``), with this header deadline."""
-    return type("ImretH11Protocol", (ImretH11Protocol,), {"header_timeout": float(header_timeout)})
+def protocol_class(header_timeout: float, max_connections: int) -> type[ImretH11Protocol]:
+    """The protocol class to give uvicorn (``Config(http=...)``), with these limits."""
+    return type("ImretH11Protocol", (ImretH11Protocol,), {"header_timeout": float(header_timeout),
+                                                          "max_connections": int(max_connections)})

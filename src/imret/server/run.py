@@ -32,7 +32,7 @@ def serve(config: ServerConfig, sock: socket.socket, log_level: str = "info") ->
     from .protocol import protocol_class
 
     uv_config = uvicorn.Config(
-        create_app(config), http=protocol_class(config.header_timeout), lifespan="on",
-        timeout_keep_alive=int(max(1, config.keepalive_timeout)), limit_concurrency=config.max_connections,
+        create_app(config), http=protocol_class(config.header_timeout, config.max_connections), lifespan="on",
+        timeout_keep_alive=int(max(1, config.keepalive_timeout)),
         timeout_graceful_shutdown=10, log_level=log_level, server_header=False, access_log=log_level == "debug")
     uvicorn.Server(uv_config).run(sockets=[sock])
