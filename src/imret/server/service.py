@@ -42,6 +42,10 @@ class SearchService:
             self.load_error = str(error)
             log.error("cannot serve: %s", error)
             return
+        except Exception:  # anything else: the log has the traceback, clients get a sentence
+            self.load_error = "the model could not be loaded (the server's log says why)"
+            log.exception("cannot serve")
+            return
         pool = EncoderPool(encoder.encode, workers=self.config.workers, max_batch=self.config.max_batch,
                            window_ms=self.config.batch_window_ms, queue_size=self.config.queue_size)
         pool.start()
