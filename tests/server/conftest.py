@@ -39,7 +39,7 @@ def served(tmp_path_factory, ukbench_dir, server_model):
     index = root / "index"
     build_index(server_model, gallery, index)
     server = ServerProcess(index, root / "server.log", "--header-timeout", "2", "--body-timeout", "2",
-                           "--max-upload-mb", "1", "--topk", "5")
+                           "--max-upload-mb", "1", "--topk", "5", "--queue-size", "4")
     try:
         server.wait_ready()
         yield server, gallery, index

@@ -1,6 +1,8 @@
 """The JSON API of a real ``imret serve`` process: rankings, paging, batches, files, thumbnails."""
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import numpy as np
 import pytest
@@ -130,3 +132,24 @@ def test_files_outside_the_gallery_are_refused(served):
         response = httpx.get(f"{server.base}/{kind}/escape.jpg")
         assert response.status_code == 403, response.text
         assert response.json()["code"] == "outside_gallery"
+
+
+def test_a_full_queue_answers_503_and_the_rest_are_served(served, ukbench_dir):
+    server = served[0]  # --queue-size 4
+    image = ("q.jpg", (ukbench_dir / "ukbench00000.jpg").read_bytes())
+
+    async def burst():
+        async with httpx.AsyncClient(base_url=server.base, timeout=120,
+                                     limits=httpx.Limits(max_connections=24)) as client:
+            return await asyncio.gather(*(client.post("/api/v1/search", files={"image": image}, data={"topk": "1"})
+                                          for _ in range(24)))
+
+    responses = asyncio.run(burst())
+    statuses = [response.status_code for response in responses]
+    assert set(statuses) == {200, 503}, statuses
+    for response in responses:
+        if response.status_code == 503:
+            assert response.json()["code"] == "busy" and response.headers["retry-after"] == "1"
+        else:
+            assert object_of(response.json()["matches"][0]["id"]) == 0
+    assert httpx.post(server.base + "/api/v1/search", files={"image": image}, timeout=60).status_code == 200

@@ -59,5 +59,10 @@ class ServerConfig:
                 raise ValueError(f"--cors-origin must be '*' or scheme://host[:port] without a path, got {origin!r}")
 
     @property
+    def batch_files(self) -> int:
+        """Images one batch search may send (never more than the queue holds)."""
+        return min(self.max_batch_files, self.queue_size)
+
+    @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 2**20)

@@ -91,10 +91,10 @@ async def search_batch(request: Request) -> BatchOut:
     service = service_of(request)
     pool, snapshot = service.ready()
     config = service.config
-    form = await read_form(request, max_files=config.max_batch_files)
+    form = await read_form(request, max_files=config.batch_files)
     try:
         topk = int_field(form, "topk", config.default_topk, 1, config.max_topk)
-        uploads = await files_of(form, "images", config.max_batch_files)
+        uploads = await files_of(form, "images", config.batch_files)
     finally:
         await form.close()
     images = [await _decode(service, upload) for upload in uploads]
@@ -141,5 +141,5 @@ async def info(request: Request) -> InfoOut:
                    gallery_files=snapshot.root is not None, forward_passes=service.pool.batches,
                    images_encoded=service.pool.encoded,
                    limits=LimitsOut(max_upload_mb=config.max_upload_mb, max_pixels=config.max_pixels,
-                                    max_batch_files=config.max_batch_files, default_topk=config.default_topk,
+                                    max_batch_files=config.batch_files, default_topk=config.default_topk,
                                     max_topk=config.max_topk, max_offset=config.max_offset))
