@@ -134,6 +134,13 @@ def test_click_a_result_then_search_with_it(served, browser, ukbench_dir):
         other.goto(url)
         _wait_for_results(other, 12)
         assert _result_ids(other) == _result_ids(page)
+        # back to the upload's results page, then forward again to the id search
+        page.go_back()
+        page.wait_for_url(re.compile(r"/$"))
+        page.locator("#status >> text=Choose an image").wait_for()
+        page.go_forward()
+        _wait_for_results(page, 12)
+        assert _result_ids(page)[0] == target
     finally:
         context.close()
 

@@ -232,7 +232,17 @@
       if (state.current) useId(state.current.id, true);
     });
     window.addEventListener("popstate", () => {
-      if (new URLSearchParams(location.search).get("id")) readUrl();
+      if (new URLSearchParams(location.search).get("id")) {
+        readUrl();
+      } else if (state.id !== null) {  // back to the start page
+        state.id = null;
+        state.seq += 1;
+        $("results").replaceChildren();
+        $("pager").hidden = true;
+        $("query-figure").hidden = true;
+        showError("");
+        setBusy(false, "Choose an image to find similar ones.");
+      }
     });
   }
 
