@@ -6,12 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from server_helpers import ServerProcess, build_index, copy_ukbench
-
-# Objects 0-3 (UKBench images 0-15); views 0 and 4 are held out as queries.
-HELD_OUT = (0, 4)
-GALLERY_NUMBERS = tuple(n for n in range(16) if n not in HELD_OUT)
-OUTSIDE_NUMBER = 20  # reachable only through a symlink that points out of the gallery
+from server_helpers import GALLERY_NUMBERS, OUTSIDE_NUMBER, ServerProcess, build_index, copy_ukbench
 
 
 @pytest.fixture(scope="session")

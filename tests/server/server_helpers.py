@@ -16,6 +16,10 @@ import httpx
 
 IMRET = Path(sys.executable).parent / "imret"
 UKBENCH_VIEWS = 4  # image n shows object n // 4
+# The shared server's gallery: objects 0-3 (UKBench images 0-15); views 0 and 4 are held out as queries.
+HELD_OUT = (0, 4)
+GALLERY_NUMBERS = tuple(n for n in range(16) if n not in HELD_OUT)
+OUTSIDE_NUMBER = 20  # reachable only through a symlink that points out of the gallery
 
 
 class ServerProcess:

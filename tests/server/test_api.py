@@ -7,8 +7,7 @@ import httpx
 import numpy as np
 import pytest
 
-from conftest import HELD_OUT
-from server_helpers import object_of
+from server_helpers import HELD_OUT, object_of
 
 pytestmark = pytest.mark.shared_data
 
