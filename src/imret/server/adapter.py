@@ -1,0 +1,295 @@
+"""The only module of the server that calls the model, the image decoder and the index.
+
+When ``get_model``, ``imret.io.open_image`` or ``imret.index.open_index`` change, re-point the
+functions here; the rest of the server sees :class:`Encoder`, :class:`GallerySnapshot`,
+:func:`decode_upload` and :func:`pointer_token` only.
+"""
+from __future__ import annotations
+
+import inspect
+import io
+import os
+import posixpath
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+# Formats whose header is probed for the pixel limit before decoding.
+_PROBED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "PPM")
+
+
+class QueryImageError(ValueError):
+    """An uploaded query that is not a usable image; the message names the user's file."""
+
+
+class ImageTooLargeError(QueryImageError):
+    """An uploaded query with more pixels than the server accepts."""
+
+
+class IndexLoadError(RuntimeError):
+    """An index or model that cannot be used; the message names no absolute path."""
+
+
+class UnknownItemError(KeyError):
+    """A gallery id that is not in the index."""
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One gallery item found for a query."""
+
+    rank: int
+    id: str
+    score: float
+    path: Optional[str]    # relative to the gallery root, None when the index recorded none
+    label: Optional[str]
+
+
+def _scrub(text: str, index_path: str) -> str:
+    """``text`` with the index's location reduced to its folder name."""
+    name = os.path.basename(os.path.normpath(index_path)) or "index"
+    for form in sorted({index_path, os.path.abspath(index_path), os.path.realpath(index_path)}, key=len,
+                       reverse=True):
+        text = text.replace(form, name)
+    return text
+
+
+def pointer_token(index_path: str) -> Optional[tuple]:
+    """A cheap fingerprint of the index's CURRENT file; it changes whenever a new version is published."""
+    from imret.index import storage
+
+    try:
+        stat = os.stat(os.path.join(index_path, storage.POINTER))
+    except OSError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns, stat.st_size
+
+
+def check_index(index_path: str) -> int:
+    """Open the index once (no model) to fail early; returns its size."""
+    from imret.index.gallery import GalleryIndex
+
+    if not os.path.isdir(index_path):
+        raise IndexLoadError(f"no index at {index_path}; build one with: imret index GALLERY --out {index_path}")
+    try:
+        return len(GalleryIndex.open(index_path, mmap=True))
+    except Exception as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise IndexLoadError(f"{index_path} is not a readable imret index ({reason})") from None
+
+
+def model_options(runtime: Optional[str], device: Optional[str]) -> dict[str, str]:
+    """The ``get_model`` keyword arguments for ``--runtime``/``--device``; IndexLoadError when unsupported."""
+    from imret.apis.zoo import get_model
+
+    accepted = inspect.signature(get_model).parameters
+    options: dict[str, str] = {}
+    for key, value, only in (("runtime", runtime, "torch"), ("device", device, "cpu")):
+        if value is None:
+            continue
+        if key in accepted:
+            options[key] = value
+        elif value != only:
+            raise IndexLoadError(f"--{key} {value} is not available in this imret build (only {only})")
+    return options
+
+
+def _get_model(name: str, runtime: Optional[str], device: Optional[str]) -> Any:
+    from imret.apis.zoo import get_model
+
+    return get_model(name, **model_options(runtime, device))
+
+
+class Encoder:
+    """The model that encodes query images for an index (thread-safe for concurrent calls)."""
+
+    def __init__(self, searcher: Any) -> None:
+        self._searcher = searcher
+        self.model = searcher.model
+        self.name = str(getattr(searcher.model, "zoo_name", "") or "model")
+
+    def encode(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """Vectors (n, dim) float32 of BGR uint8 arrays, in order, in one forward pass."""
+        from imret.apis.searcher import SearchInputError
+
+        try:
+            vectors = self._searcher.encode_queries(list(images), batch_size=max(1, len(images)))
+        except SearchInputError as error:
+            raise QueryImageError(str(error)) from None
+        return np.asarray(vectors, dtype=np.float32)
+
+
+class GallerySnapshot:
+    """One published version of the index, searchable; it stays valid while a request holds it."""
+
+    def __init__(self, searcher: Any, index_path: str, version: str) -> None:
+        self._index = searcher.index
+        self._index_path = index_path
+        self.version = version
+        self.count = len(self._index)
+        self.dim = int(self._index.dim)
+        self.metric = str(self._index.metric)
+        self.index_type = self._index.index_type
+        manifest = self._index.manifest
+        self.updated = manifest.get("updated") or manifest.get("created")
+        self.root = self._gallery_root()
+        self._rows: Optional[dict[str, int]] = None
+
+    def __contains__(self, item_id: str) -> bool:
+        return item_id in self._index
+
+    def _gallery_root(self) -> Optional[str]:
+        """The gallery folder the index was made from: each stored path is ``root/id``.
+
+        Derived from a sample of items, all of which must agree; None when they do not, so files
+        are not served rather than served from a guessed place.
+        """
+        ids = self._index.ids[:32] if self.count else []
+        roots = set()
+        for meta in self._index.get_metadata(ids):
+            path, item_id = meta.get("path"), meta.get("id")
+            suffix = "/" + str(item_id).replace("/", os.sep) if os.sep != "/" else "/" + str(item_id)
+            if not isinstance(path, str) or not os.path.isabs(path) or not path.endswith(suffix):
+                return None
+            roots.add(path[:-len(suffix)])
+        if len(roots) != 1:
+            return None
+        root = roots.pop()
+        return root if root and os.path.dirname(root) != root else None
+
+    def stored_path(self, item_id: str) -> Optional[str]:
+        """The absolute path recorded for ``item_id`` at indexing time (server-side use only)."""
+        from imret.index.errors import UnknownIdError
+
+        try:
+            meta = self._index.get_metadata([item_id])[0]
+        except UnknownIdError:
+            raise UnknownItemError(item_id) from None
+        path = meta.get("path")
+        return path if isinstance(path, str) else None
+
+    def _relative(self, meta: dict, item_id: str) -> Optional[str]:
+        path = meta.get("path")
+        if self.root is None or not isinstance(path, str):
+            return None
+        relative = os.path.relpath(path, self.root).replace(os.sep, "/")
+        return relative if relative == posixpath.normpath(item_id) else None
+
+    def search(self, vectors: np.ndarray, k: int) -> list[list[Hit]]:
+        """The best ``k`` items per query vector, best first (ranks from 1)."""
+        if self.count == 0:
+            return [[] for _ in range(len(vectors))]
+        found = self._index.search(np.asarray(vectors, dtype=np.float32), min(k, self.count))
+        results = []
+        for scores, ids, metas in zip(found.scores, found.ids, found.metadata):
+            hits = []
+            for rank, (score, item_id, meta) in enumerate(zip(scores, ids, metas), start=1):
+                label = meta.get("label")
+                hits.append(Hit(rank=rank, id=str(item_id), score=float(score), path=self._relative(meta, item_id),
+                                label=label if isinstance(label, str) else None))
+            results.append(hits)
+        return results
+
+    def vector_of(self, item_id: str) -> np.ndarray:
+        """The stored vector of ``item_id`` (1, dim), as indexed: no re-encoding."""
+        if item_id not in self._index:
+            raise UnknownItemError(item_id)
+        getter = getattr(self._index, "get_vectors", None)
+        if getter is not None:
+            return np.asarray(getter([item_id]), dtype=np.float32)
+        if self._rows is None:
+            self._rows = {key: row for row, key in enumerate(self._index.ids)}
+        return np.asarray(self._index.vectors()[self._rows[item_id]], dtype=np.float32)[None, :]
+
+    def describe(self, item_id: str) -> Hit:
+        """The item itself, as a rank-0 hit with score 1 (for showing a query given by id)."""
+        meta = self._index.get_metadata([item_id])[0]
+        label = meta.get("label")
+        return Hit(rank=0, id=item_id, score=1.0, path=self._relative(meta, item_id),
+                   label=label if isinstance(label, str) else None)
+
+
+def _version_name(index_path: str) -> str:
+    from imret.index import storage
+
+    try:
+        return os.path.basename(storage.current_version(index_path))
+    except Exception:
+        return "unknown"
+
+
+def load(index_path: str, runtime: Optional[str] = None, device: Optional[str] = None
+         ) -> tuple[Encoder, GallerySnapshot]:
+    """The model named by the index's provenance and the index's current version."""
+    from imret.apis.searcher import IndexSearcher, SearchInputError, model_name_of
+    from imret.index.gallery import GalleryIndex
+
+    try:
+        name = model_name_of(GalleryIndex.open(index_path, mmap=True).provenance)
+        model = _get_model(name, runtime, device)
+        version = _version_name(index_path)
+        searcher = IndexSearcher(index_path, model=model)
+    except IndexLoadError:
+        raise
+    except (SearchInputError, KeyError, OSError, ValueError) as error:
+        text = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
+        raise IndexLoadError(_scrub(text.splitlines()[0] if text else type(error).__name__, index_path)) from None
+    return Encoder(searcher), GallerySnapshot(searcher, index_path, version)
+
+
+def reopen(index_path: str, encoder: Encoder) -> GallerySnapshot:
+    """The index's current version, checked against the model already loaded."""
+    from imret.apis.searcher import IndexSearcher, SearchInputError
+
+    version = _version_name(index_path)
+    try:
+        searcher = IndexSearcher(index_path, model=encoder.model)
+    except (SearchInputError, KeyError, OSError, ValueError) as error:
+        text = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise IndexLoadError(_scrub(text, index_path)) from None
+    return GallerySnapshot(searcher, index_path, version)
+
+
+def decode_upload(data: bytes, name: str, max_pixels: int) -> np.ndarray:
+    """An uploaded image as a BGR uint8 array; errors name the file as the user called it."""
+    from PIL import Image
+
+    from imret.datasets.transforms.decoding import UnreadableImageError, image_to_rgb, open_image
+
+    try:
+        with Image.open(io.BytesIO(data), formats=_PROBED_FORMATS) as probe:
+            width, height = probe.size
+    except Exception:  # not a probed format: the decoder below names the problem
+        width = height = 0
+    if width * height > max_pixels:
+        raise ImageTooLargeError(f"{name}: the image is {width}x{height} pixels; the server accepts at most "
+                                 f"{max_pixels:,} pixels")
+    try:
+        image = open_image(data, name)
+        if image.width * image.height > max_pixels:
+            raise ImageTooLargeError(f"{name}: the image is {image.width}x{image.height} pixels; the server "
+                                     f"accepts at most {max_pixels:,} pixels")
+        rgb = image_to_rgb(image)
+    except UnreadableImageError as error:
+        raise QueryImageError(str(error)) from None
+    return np.ascontiguousarray(rgb[..., ::-1])
+
+
+def thumbnail_bytes(path: str, name: str, size: int) -> bytes:
+    """A JPEG at most ``size`` pixels on its long side of the gallery image at ``path``."""
+    from PIL import Image
+
+    from imret.datasets.transforms.decoding import UnreadableImageError, image_to_rgb, open_image
+
+    with open(path, "rb") as handle:
+        data = handle.read()
+    try:
+        rgb = image_to_rgb(open_image(data, name))
+    except UnreadableImageError as error:
+        raise QueryImageError(str(error)) from None
+    image = Image.fromarray(rgb)
+    image.thumbnail((size, size), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    image.save(out, format="JPEG", quality=82, optimize=True)
+    return out.getvalue()
