@@ -15,10 +15,6 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-# Formats whose header is probed for the pixel limit before decoding.
-_PROBED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "PPM")
-
-
 class QueryImageError(ValueError):
     """An uploaded query that is not a usable image; the message names the user's file."""
 
@@ -107,7 +103,7 @@ class Encoder:
     def __init__(self, searcher: Any) -> None:
         self._searcher = searcher
         self.model = searcher.model
-        self.name = str(getattr(searcher.model, "zoo_name", "") or "model")
+        self.name = str(getattr(searcher.model, "name", "") or "model")
 
     def encode(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """Vectors (n, dim) float32 of BGR uint8 arrays, in order, in one forward pass."""
@@ -253,43 +249,36 @@ def reopen(index_path: str, encoder: Encoder) -> GallerySnapshot:
 
 def decode_upload(data: bytes, name: str, max_pixels: int) -> np.ndarray:
     """An uploaded image as a BGR uint8 array; errors name the file as the user called it."""
-    from PIL import Image
-
-    from imret.datasets.transforms.decoding import UnreadableImageError, image_to_rgb, open_image
+    from imret.io import ImageDecodeError, ImageTooLargeError as DecodeTooLarge, decode_bgr
 
     try:
-        with Image.open(io.BytesIO(data), formats=_PROBED_FORMATS) as probe:
-            width, height = probe.size
-    except Exception:  # not a probed format: the decoder below names the problem
-        width = height = 0
-    if width * height > max_pixels:
-        raise ImageTooLargeError(f"{name}: the image is {width}x{height} pixels; the server accepts at most "
-                                 f"{max_pixels:,} pixels")
-    try:
-        image = open_image(data, name)
-        if image.width * image.height > max_pixels:
-            raise ImageTooLargeError(f"{name}: the image is {image.width}x{image.height} pixels; the server "
-                                     f"accepts at most {max_pixels:,} pixels")
-        rgb = image_to_rgb(image)
-    except UnreadableImageError as error:
-        raise QueryImageError(str(error)) from None
-    return np.ascontiguousarray(rgb[..., ::-1])
+        return decode_bgr(data, name=name, max_pixels=max_pixels)
+    except DecodeTooLarge as error:
+        raise ImageTooLargeError(f"{name}: {_reason(error, name)}; the server accepts at most "
+                                 f"{max_pixels:,} pixels") from None
+    except ImageDecodeError as error:
+        raise QueryImageError(f"{name}: {_reason(error, name)}") from None
+
+
+def _reason(error: Exception, name: str) -> str:
+    """The decoder's message without the name it starts with (the caller puts the user's name first)."""
+    text = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return text[len(name):].lstrip(" :") if text.startswith(name) else text
 
 
 def thumbnail_bytes(path: str, name: str, size: int) -> bytes:
     """A JPEG at most ``size`` pixels on its long side of the gallery image at ``path``."""
     from PIL import Image
 
-    from imret.datasets.transforms.decoding import UnreadableImageError, image_to_rgb, open_image
+    from imret.io import ImageDecodeError, image_to_rgb, open_image
 
-    with open(path, "rb") as handle:
-        data = handle.read()
     try:
-        rgb = image_to_rgb(open_image(data, name))
-    except UnreadableImageError as error:
-        raise QueryImageError(str(error)) from None
-    image = Image.fromarray(rgb)
-    image.thumbnail((size, size), Image.Resampling.LANCZOS)
+        image = open_image(path, name=name)
+        rgb = image_to_rgb(image)
+    except ImageDecodeError as error:
+        raise QueryImageError(f"{name}: {_reason(error, name)}") from None
+    thumb = Image.fromarray(rgb)
+    thumb.thumbnail((size, size), Image.Resampling.LANCZOS)
     out = io.BytesIO()
-    image.save(out, format="JPEG", quality=82, optimize=True)
+    thumb.save(out, format="JPEG", quality=82, optimize=True)
     return out.getvalue()
