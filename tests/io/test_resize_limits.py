@@ -13,7 +13,7 @@ import pytest
 from imret.apis.pipeline import ImageTransform
 from imret.apis.zoo import LITE0_PIPELINE
 from imret.datasets.transforms import LoadImageFromFile, Resize, ResizeEdge
-from imret.io import ImageDecodeError, ImageTooLargeError, open_image
+from imret.io import ImageTooLargeError, open_image
 
 from hostile_images import blank_png
 
