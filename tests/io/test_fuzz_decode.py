@@ -25,7 +25,7 @@ from PIL import Image
 
 MAX_PIXELS = 4_000_000
 MEMORY_CAP_KB = 600 * 1024  # peak RSS of the worker, whatever it decoded
-CALL_TIMEOUT = 15.0
+CALL_TIMEOUT = 60.0  # a hang never returns; a busy 2-core machine can stall a call for seconds
 DOCUMENTED = {"ImageDecodeError", "ImageNotFoundError", "NotRegularFileError", "ImageTooLargeError"}
 
 WORKER = textwrap.dedent("""
@@ -157,7 +157,7 @@ def hostile_images(draw) -> tuple[bytes, tuple[int, int], str]:
 
 
 @settings(max_examples=150, deadline=None, derandomize=True, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+          suppress_health_check=list(HealthCheck))
 @given(case=hostile_images())
 def test_every_input_decodes_within_limits_or_raises_the_documented_error(worker, case):
     data, draft, label = case
