@@ -16,6 +16,7 @@ import subprocess
 import sys
 import textwrap
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -31,6 +32,8 @@ DOCUMENTED = {"ImageDecodeError", "ImageNotFoundError", "NotRegularFileError", "
 WORKER = textwrap.dedent("""
     import json, resource, struct, sys
     resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))  # a safety net; the cap is checked by the test
+    sys.path.insert(0, %r)
+    from hostile_images import peak_rss_kb
     from imret.io import ImageDecodeError, decode_bgr
     stdin, stdout = sys.stdin.buffer, sys.stdout
     while True:
@@ -47,10 +50,10 @@ WORKER = textwrap.dedent("""
             reply = {"ok": False, "error": type(error).__name__, "message": str(error)}
         except BaseException as error:
             reply = {"ok": False, "error": type(error).__name__, "message": repr(error)[:500]}
-        reply["maxrss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        reply["maxrss_kb"] = peak_rss_kb()
         stdout.write(json.dumps(reply) + "\\n")
         stdout.flush()
-""" % MAX_PIXELS)
+""" % (str(Path(__file__).resolve().parents[1]), MAX_PIXELS))
 
 
 class Worker:

@@ -70,13 +70,13 @@ def test_loader_refuses_before_decoding_and_skip_mode_skips(tmp_path):
 
 
 MEASURE = textwrap.dedent("""
-    import json, resource, sys, time
+    import json, sys, time
     sys.path.insert(0, sys.argv[1])
-    from hostile_images import blank_png
+    from hostile_images import blank_png, peak_rss_kb
     from imret.apis.pipeline import ImageTransform
     from imret.apis.zoo import LITE0_PIPELINE
     transform = ImageTransform(LITE0_PIPELINE)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = peak_rss_kb()
     started, outcomes = time.perf_counter(), []
     for width, height in [(4000, 1), (40000, 1), (1, 40000), (12500, 12500), (9000, 9000), (8200, 8200)]:
         try:
@@ -84,7 +84,7 @@ MEASURE = textwrap.dedent("""
             outcomes.append("decoded")
         except ValueError as error:
             outcomes.append(type(error).__name__)
-    grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    grown = peak_rss_kb() - before
     print(json.dumps({"grown_kb": grown, "seconds": time.perf_counter() - started, "outcomes": outcomes}))
 """)
 
