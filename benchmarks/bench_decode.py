@@ -8,7 +8,8 @@ quality 90, in a temporary folder), measures in one run, round-robin (full, draf
 - the N-S score (every image queries all, mean number of the object's 4 images in the top 4, max 4.0)
   with vectors from full and from draft decoding, and the mean cosine between the two vectors of each image.
 
-    python benchmarks/bench_decode.py [--images 600] [--timed 30] [--size 4000x3000]
+    python benchmarks/bench_decode.py [--images 600] [--big-images 600] [--timed 30] [--size 4000x3000]
+                                      [--big-dir DIR]   # keep/reuse the upscaled JPEGs there
 """
 from __future__ import annotations
 
@@ -40,9 +41,13 @@ def upscale(sources: list[Path], folder: Path, size: tuple[int, int]) -> list[Pa
     made = []
     for source in sources:
         target = folder / source.name
+        made.append(target)
+        if target.is_file():
+            with Image.open(target) as existing:
+                if existing.size == size:
+                    continue
         with Image.open(source) as photo:
             photo.convert("RGB").resize(size, Image.Resampling.BICUBIC).save(target, quality=90)
-        made.append(target)
     return made
 
 
@@ -74,6 +79,8 @@ def encode(model, transform, paths: list[Path], draft: bool) -> np.ndarray:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=600, help="UKBench images for N-S (multiple of 4)")
+    parser.add_argument("--big-images", type=int, default=None, help="upscaled images for N-S (default: --images)")
+    parser.add_argument("--big-dir", default=None, help="folder for the upscaled JPEGs, kept and reused")
     parser.add_argument("--timed", type=int, default=30, help="images timed per size")
     parser.add_argument("--size", default="4000x3000", help="size of the upscaled JPEGs")
     args = parser.parse_args()
@@ -82,30 +89,34 @@ def main() -> int:
 
     width, height = (int(v) for v in args.size.split("x"))
     sources = sorted(UKBENCH.glob("ukbench*.jpg"))[:args.images - args.images % 4]
-    objects = np.array([int(p.stem.replace("ukbench", "")) // 4 for p in sources])
+    big_count = args.big_images or len(sources)
+    big_count -= big_count % 4
     model = get_model("efficientnet-lite0_gem")
     transform = ImageTransform(model.pipeline_cfg)
     load = os.getloadavg()
-    temp = Path(tempfile.mkdtemp(prefix="imret-bench-decode-"))
+    temp = Path(args.big_dir) if args.big_dir else Path(tempfile.mkdtemp(prefix="imret-bench-decode-"))
+    temp.mkdir(parents=True, exist_ok=True)
     rows = []
     try:
         started = time.perf_counter()
-        big = upscale(sources, temp, (width, height))
+        big = upscale(sources[:big_count], temp, (width, height))
         print(f"made {len(big)} {width}x{height} JPEGs in {time.perf_counter() - started:.0f} s", file=sys.stderr)
         for label, paths in (("UKBench 640x480", sources), (f"UKBench upscaled {width}x{height}", big)):
+            objects = np.array([int(p.stem.replace("ukbench", "")) // 4 for p in paths])
             timing = time_round_robin(transform, paths[:args.timed])
             full = encode(model, transform, paths, draft=False)
             draft = encode(model, transform, paths, draft=True)
             cosine = np.sum(full * draft, axis=1) / (np.linalg.norm(full, axis=1) * np.linalg.norm(draft, axis=1))
-            rows.append((label, timing["full"], timing["draft"], ns_score(full, objects), ns_score(draft, objects),
-                         float(cosine.mean()), float(cosine.min())))
+            rows.append((f"{label} ({len(paths)})", timing["full"], timing["draft"], ns_score(full, objects),
+                         ns_score(draft, objects), float(cosine.mean()), float(cosine.min())))
             print(rows[-1], file=sys.stderr)
     finally:
-        shutil.rmtree(temp)
+        if not args.big_dir:
+            shutil.rmtree(temp)
     print(f"\nload average at start {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}, at end "
-          f"{' '.join(f'{v:.1f}' for v in os.getloadavg())}; {len(sources)} images for N-S, "
+          f"{' '.join(f'{v:.1f}' for v in os.getloadavg())}; (N) images for N-S, "
           f"{args.timed} timed round-robin per size\n")
-    print("| images | preprocess ms/image, full | draft | speed-up | N-S full | N-S draft | cosine full vs draft "
+    print("| images (N) | preprocess ms/image, full | draft | speed-up | N-S full | N-S draft | cosine full vs draft "
           "(mean / min) |")
     print("|---|---|---|---|---|---|---|")
     for label, full_ms, draft_ms, ns_full, ns_draft, cos_mean, cos_min in rows:

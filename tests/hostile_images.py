@@ -31,6 +31,19 @@ def blank_png(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", b"".join(body)) + _chunk(b"IEND", b"")
 
 
+def peak_rss_kb() -> int:
+    """This process's peak resident memory in KiB (``VmHWM``).
+
+    Unlike ``ru_maxrss`` it starts afresh at ``exec``: a child started from a big test process does
+    not inherit the parent's peak.
+    """
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
 def make_fifo(path: Path) -> Path:
     """A FIFO (named pipe) at ``path``; opening it for reading in blocking mode would hang."""
     os.mkfifo(path)

@@ -136,3 +136,11 @@ def test_non_utf8_name_opens_and_is_shown_escaped(tmp_path):
         open_image(name, max_pixels=1)
     str(info.value).encode("utf-8")
     assert "caf\\xe9.png" in str(info.value)
+
+
+def test_errors_survive_pickling_for_data_loader_workers():
+    import pickle
+
+    error = pickle.loads(pickle.dumps(ImageTooLargeError("a/b.png", "too big")))
+    assert type(error) is ImageTooLargeError and error.path == "a/b.png" and error.reason == "too big"
+    assert str(error) == "a/b.png: not a readable image (too big)"

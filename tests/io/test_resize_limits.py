@@ -13,7 +13,7 @@ import pytest
 from imret.apis.pipeline import ImageTransform
 from imret.apis.zoo import DEFAULT_MODEL, ZOO, entry_preprocessing
 from imret.datasets.transforms import LoadImageFromFile, Resize, ResizeEdge
-from imret.io import ImageDecodeError, ImageTooLargeError, open_image
+from imret.io import ImageTooLargeError, open_image
 
 from hostile_images import blank_png
 
@@ -72,21 +72,21 @@ def test_loader_refuses_before_decoding_and_skip_mode_skips(tmp_path):
 
 
 MEASURE = textwrap.dedent("""
-    import json, resource, sys, time
+    import json, sys, time
     sys.path.insert(0, sys.argv[1])
-    from hostile_images import blank_png
+    from hostile_images import blank_png, peak_rss_kb
     from imret.apis.pipeline import ImageTransform
     from imret.apis.zoo import DEFAULT_MODEL, ZOO, entry_preprocessing
     transform = ImageTransform(entry_preprocessing(ZOO[DEFAULT_MODEL])[0])
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = peak_rss_kb()
     started, outcomes = time.perf_counter(), []
-    for width, height in [(4000, 1), (40000, 1), (1, 40000), (12500, 12500), (9000, 9000)]:
+    for width, height in [(4000, 1), (40000, 1), (1, 40000), (12500, 12500), (9000, 9000), (8200, 8200)]:
         try:
             transform(blank_png(width, height))
             outcomes.append("decoded")
         except ValueError as error:
             outcomes.append(type(error).__name__)
-    grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    grown = peak_rss_kb() - before
     print(json.dumps({"grown_kb": grown, "seconds": time.perf_counter() - started, "outcomes": outcomes}))
 """)
 
@@ -96,6 +96,6 @@ def test_bombs_cost_little_memory_and_time():
     done = subprocess.run([sys.executable, "-c", MEASURE, str(TESTS)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
-    assert report["outcomes"] == ["ImageTooLargeError"] * 5
-    assert report["grown_kb"] < 100 * 1024, report  # peak RSS growth under 100 MB
+    assert report["outcomes"] == ["ImageTooLargeError"] * 6
+    assert report["grown_kb"] < 30 * 1024, report  # peak RSS growth under 30 MB
     assert report["seconds"] < 20, report

@@ -29,6 +29,8 @@ DRAFT_BOX_KEY = "imret.draft_box"
 # JPEGs are draft-decoded to at least this many times the planned size, so the resize that follows
 # still low-pass filters the image as it does after full decoding (measured: see benchmarks/bench_decode.py)
 DRAFT_MARGIN = 2
+# formats Image.draft can decode at a reduced scale
+DRAFT_FORMATS = frozenset({"JPEG", "MPO"})
 # EXIF orientations that swap width and height
 _TRANSPOSING = frozenset({5, 6, 7, 8})
 # warnings.catch_warnings is process-wide: serialise the (header-only) Image.open calls that use it
@@ -83,6 +85,9 @@ def _decode(stream: BinaryIO, label: Optional[str], max_pixels: Optional[int], m
         width, height = image.size
         if width < 1 or height < 1:
             raise ImageDecodeError(label, f"the header gives an empty size {width}x{height}")
+        if image.format not in DRAFT_FORMATS:
+            # no reduced decoding possible; and Pillow's getexif() decodes a whole PNG to find its EXIF
+            limits.check_pixels(width, height, label, max_pixels)
         orientation = _orientation(image) if apply_orientation else 1
         turned = orientation in _TRANSPOSING
         shown = (height, width) if turned else (width, height)
