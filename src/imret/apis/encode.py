@@ -45,8 +45,14 @@ def default_decode_workers() -> int:
 
 
 def describe_image(image: ImageInput, position: int) -> str:
-    """A path as given, or ``<array #i>`` for an in-memory image."""
-    return os.fspath(image) if not isinstance(image, np.ndarray) else f"<array #{position}>"
+    """A path as given (undecodable bytes escaped), or ``<array #i>`` / ``<image bytes #i>`` in memory."""
+    if isinstance(image, np.ndarray):
+        return f"<array #{position}>"
+    if isinstance(image, (bytes, bytearray)):
+        return f"<image bytes #{position}>"
+    from imret.io import display_name
+
+    return display_name(os.fspath(image))
 
 
 def _reason(error: Exception) -> str:
