@@ -1,15 +1,10 @@
 """model_provenance: the provenance get_model would give, without building the network."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from imret.apis import get_model
 from imret.apis.model_provenance import model_provenance
-
-REPO = Path(__file__).resolve().parents[2]
-
 
 @pytest.mark.parametrize("name", ["efficientnet-lite0_gem", "efficientnet-lite0_avg"])
 def test_zoo_provenance_matches_the_built_model(name):
@@ -17,7 +12,9 @@ def test_zoo_provenance_matches_the_built_model(name):
 
 
 def test_config_file_provenance_matches_the_built_model():
-    config = REPO / "configs" / "arcface" / "efficientnet-lite0-arcface_flowers12.py"
+    from imret.engine.config_files import resolve_config_path
+
+    config = resolve_config_path("arcface/efficientnet-lite0-arcface_flowers12")
     expected = get_model(str(config), pretrained=False).provenance
     assert model_provenance(str(config), pretrained=False) == expected
     assert expected["model"] == str(config.resolve())
