@@ -180,7 +180,7 @@ def test_foreign_and_corrupt_directories_are_named(tmp_path):
     version = root / json.loads((root / "CURRENT").read_text())["version"]
     data = (version / "vectors.safetensors").read_bytes()
     (version / "vectors.safetensors").write_bytes(data[:-100])
-    with pytest.raises(IndexFormatError, match=r"vectors.safetensors: 1972 bytes, the manifest records 2072 \(truncated"):
+    with pytest.raises(IndexFormatError, match=r"vectors.safetensors: 1972 bytes, the manifest records 2072"):
         GalleryIndex.open(str(root))
     (version / "vectors.safetensors").write_bytes(data)
     (version / "ids.json").write_text('["a"]')

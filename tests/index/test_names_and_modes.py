@@ -76,8 +76,10 @@ def test_sync_indexes_a_non_utf8_file_name_without_failing_the_run(tmp_path):
     index = open_index(str(tmp_path / "idx"))
     assert sorted(index.iter_ids()) == sorted([CAFE, "plain.png"])
     assert os.fsencode(index.get_metadata([CAFE])[0]["path"]) == os.path.join(os.fsencode(str(folder)), b"caf\xe9.png")
+    before = sorted(os.listdir(tmp_path / "idx"))
     again = sync_folder(str(tmp_path / "idx"), str(folder), encode, {"model": "pixels"}, progress=False)
     assert again.unchanged == 2 and again.encoded == 0
+    assert sorted(os.listdir(tmp_path / "idx")) == before  # nothing changed: nothing written
 
 
 def modes(root):

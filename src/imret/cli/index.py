@@ -179,7 +179,8 @@ def _run(args: argparse.Namespace) -> int:
         print(dump_json(summary))
     else:
         rate = f" ({summary['images_per_second']} images/s)" if summary["images_per_second"] else ""
-        print(f"indexed {display_name(str(gallery))} -> {display_name(shown)}: {count} images with {model.zoo_name}; "
+        print(f"indexed {display_name(str(gallery))} -> {display_name(shown)}: {count} images with "
+              f"{model.zoo_name}; "
               f"encoded {summary['encoded']} in {seconds:.1f} s{rate}; added {summary['added']}, "
               f"updated {summary['updated']}, removed {summary['removed']}, unchanged {summary['unchanged']}, "
               f"failed {summary['failed']}")

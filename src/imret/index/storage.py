@@ -302,8 +302,10 @@ def load_version(version_dir: str, mmap: bool = True, full: bool = False) -> Ver
 
 # repair ----------------------------------------------------------------------------------------------
 def _intact(version_dir: str) -> bool:
+    """Whether a version passes the checks of an open (a complete version was renamed into place only
+    after all its files were flushed, so a partly removed or altered one fails them)."""
     try:
-        load_version(version_dir, mmap=True, full=True)
+        load_version(version_dir, mmap=True, full=False)
         return True
     except (IndexFormatError, OSError):
         return False
@@ -323,9 +325,9 @@ def repair(root: str) -> list[str]:
     """Make ``root`` a clean index again after an interrupted save; returns what was done (one line each).
 
     Removes temporary directories and pointer files of killed saves; when ``CURRENT`` is missing or
-    names a missing version, points it at the newest intact version (or, with none, leaves an empty
-    directory: no index). Keeps the live version and the newest older intact one. Leaves a directory
-    holding anything imret does not write untouched.
+    names a missing version, points it at the newest intact version (passing the checks of an open;
+    with none, leaves an empty directory: no index). Keeps the live version and the newest older one
+    (as a save does). Leaves a directory holding anything imret does not write untouched.
     """
     if not os.path.isdir(root):
         return []
@@ -356,8 +358,8 @@ def repair(root: str) -> list[str]:
         elif has_pointer:
             _remove(os.path.join(root, POINTER))
             done.append(f"removed {POINTER}: no intact version is left")
-    older = [n for n in versions if _version_number(n) < _version_number(live)] if live else versions
-    keep_previous = next((n for n in reversed(older) if live and _intact(os.path.join(root, n))), None)
+    older = [n for n in versions if _version_number(n) < _version_number(live)] if live else []
+    keep_previous = older[-1] if older else None
     for name in versions:
         if name not in (live, keep_previous):
             _remove(os.path.join(root, name))
