@@ -19,6 +19,7 @@ from ..utils.hashing import file_sha256
 from ..version import __version__
 from . import storage
 from .backend import Fingerprint, IndexBackend, SearchResult, register_backend
+from .arguments import as_matrix, check_ids
 from .errors import IndexFormatError, UnknownIdError
 from .faiss_backend import (build_faiss_index, faiss_search, prepare_vectors, read_faiss_index,
                             set_search_params, write_faiss_index)
@@ -30,19 +31,6 @@ ArrayLike = Union[np.ndarray, torch.Tensor, Sequence[Sequence[float]]]
 BACKENDS = ("exact", "faiss")
 #: How far above 1 a cosine score may round before the stored vectors count as not unit length.
 COSINE_SCORE_TOLERANCE = {"float32": 1e-3, "float16": 1e-2}
-
-
-def _as_matrix(values: ArrayLike, what: str) -> np.ndarray:
-    if isinstance(values, torch.Tensor):
-        values = values.detach().cpu().float().numpy()
-    array = np.asarray(values, dtype=np.float32)
-    if array.ndim == 1:
-        array = array[None, :]
-    if array.ndim != 2:
-        raise ValueError(f"{what} must be a 2-D (n, dim) array, got shape {array.shape}")
-    if not np.isfinite(array).all():
-        raise ValueError(f"{what} contain NaN or infinite values")
-    return array
 
 
 def _check_metadata(key: str, meta: Any, what: str) -> None:
@@ -247,24 +235,8 @@ class GalleryIndex(IndexBackend):
         self._faiss = None
         self._faiss_stale = bool(self.index_type)
 
-    def _check_ids(self, ids: Sequence[str], what: str) -> list[str]:
-        if isinstance(ids, str):
-            raise TypeError(f"{what}: ids must be a list of strings, not a single string")
-        ids = list(ids)
-        bad = [i for i in ids if not isinstance(i, str) or not i]
-        if bad:
-            raise TypeError(f"{what}: ids must be non-empty strings, got {bad[0]!r}")
-        for key in ids:
-            name_bytes(key)
-        seen: set[str] = set()
-        for key in ids:
-            if key in seen:
-                raise ValueError(f"{what}: id {key!r} appears twice in the same call")
-            seen.add(key)
-        return ids
-
     def _check_vectors(self, ids: list[str], vectors: ArrayLike, metadata, what: str) -> np.ndarray:
-        array = _as_matrix(vectors, f"{what}: vectors")
+        array = as_matrix(vectors, f"{what}: vectors")
         if array.shape[1] != self.dim:
             raise ValueError(f"{what}: vectors have dim {array.shape[1]}, the index at {self.path} has dim {self.dim}")
         if array.shape[0] != len(ids):
@@ -289,7 +261,7 @@ class GalleryIndex(IndexBackend):
 
     def add(self, ids: Sequence[str], vectors: ArrayLike, metadata: Optional[Sequence[Mapping]] = None) -> None:
         """Add new ids with their vectors (and metadata dicts); an id already present is an error."""
-        ids = self._check_ids(ids, "add")
+        ids = check_ids(ids, "add")
         for key in ids:
             if key in self._row:
                 raise ValueError(f"add: id {key!r} is already in the index {self.path}; use upsert to replace it")
@@ -309,7 +281,7 @@ class GalleryIndex(IndexBackend):
 
     def remove(self, ids: Sequence[str]) -> None:
         """Remove ids; an unknown id raises :class:`UnknownIdError` and nothing is removed."""
-        ids = self._check_ids(ids, "remove")
+        ids = check_ids(ids, "remove")
         unknown = [key for key in ids if key not in self._row]
         if unknown:
             raise UnknownIdError(f"remove: {len(unknown)} id(s) not in the index {self.path}, e.g. {unknown[0]!r}")
@@ -331,14 +303,14 @@ class GalleryIndex(IndexBackend):
 
     def upsert(self, ids: Sequence[str], vectors: ArrayLike, metadata: Optional[Sequence[Mapping]] = None) -> None:
         """Add new ids and replace the vectors (and metadata) of existing ones."""
-        ids = self._check_ids(ids, "upsert")
+        ids = check_ids(ids, "upsert")
         array = self._check_vectors(ids, vectors, metadata, "upsert")
         self._drop([key for key in ids if key in self._row])
         self._append(ids, array, metadata)
 
     def update_metadata(self, ids: Sequence[str], metadata: Sequence[Mapping]) -> None:
         """Replace the metadata of existing ids, keeping their vectors."""
-        ids = self._check_ids(ids, "update_metadata")
+        ids = check_ids(ids, "update_metadata")
         if len(metadata) != len(ids):
             raise ValueError(f"update_metadata: {len(ids)} ids but {len(metadata)} metadata entries")
         unknown = [key for key in ids if key not in self._row]
@@ -413,7 +385,7 @@ class GalleryIndex(IndexBackend):
         ``backend``: 'exact' (the matching engine), 'faiss' (needs an ``index_type``), or None for
         'faiss' when the index has an ``index_type`` and 'exact' otherwise.
         """
-        array = _as_matrix(queries, "search: queries")
+        array = as_matrix(queries, "search: queries")
         if array.shape[1] != self.dim:
             raise ValueError(f"search: queries have dim {array.shape[1]}, the index at {self.path} has dim {self.dim}")
         if not isinstance(k, int) or k <= 0:

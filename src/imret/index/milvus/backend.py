@@ -19,7 +19,8 @@ import numpy as np
 from ..backend import Fingerprint, IndexBackend, SearchResult, register_backend
 from ..errors import IndexFormatError, UnknownIdError
 from ..faiss_backend import prepare_vectors
-from .codec import (MILVUS_METRICS, as_matrix, decode_metadata, encode_metadata, item_key,
+from ..arguments import as_matrix, check_ids
+from .codec import (MILVUS_METRICS, decode_metadata, encode_metadata, item_key,
                     scores_from_distances)
 from .index_spec import IndexSpec, parse_index_spec
 from .uri import MilvusTarget, parse_milvus_uri
@@ -93,21 +94,6 @@ def _connect(target: MilvusTarget, must_exist: bool):
 
 def _rows_per_request(dim: int) -> int:
     return max(1, min(4096, REQUEST_BYTES // (4 * dim + 1024)))
-
-
-def _check_ids(ids: Sequence[str], what: str) -> list[str]:
-    if isinstance(ids, str):
-        raise TypeError(f"{what}: ids must be a list of strings, not a single string")
-    ids = list(ids)
-    bad = [i for i in ids if not isinstance(i, str) or not i]
-    if bad:
-        raise TypeError(f"{what}: ids must be non-empty strings, got {bad[0]!r}")
-    seen: set[str] = set()
-    for item_id in ids:
-        if item_id in seen:
-            raise ValueError(f"{what}: id {item_id!r} appears twice in the same call")
-        seen.add(item_id)
-    return ids
 
 
 def _index_params(client: Any, spec: IndexSpec, metric: str):
@@ -342,7 +328,7 @@ class MilvusBackend(IndexBackend):
             self._pending[item_id] = (array[offset].copy(), meta)
 
     def add(self, ids: Sequence[str], vectors: Any, metadata: Optional[Sequence[Mapping]] = None) -> None:
-        ids = _check_ids(ids, "add")
+        ids = check_ids(ids, "add")
         array = self._checked(ids, vectors, metadata, "add")
         present = self._present(ids)
         if present:
@@ -351,7 +337,7 @@ class MilvusBackend(IndexBackend):
         self._stage(ids, array, metadata)
 
     def upsert(self, ids: Sequence[str], vectors: Any, metadata: Optional[Sequence[Mapping]] = None) -> None:
-        ids = _check_ids(ids, "upsert")
+        ids = check_ids(ids, "upsert")
         self._stage(ids, self._checked(ids, vectors, metadata, "upsert"), metadata)
 
     def _require(self, ids: list[str], what: str) -> None:
@@ -361,13 +347,13 @@ class MilvusBackend(IndexBackend):
             raise UnknownIdError(f"{what}: {len(unknown)} id(s) not in the index {self.uri}, e.g. {unknown[0]!r}")
 
     def remove(self, ids: Sequence[str]) -> None:
-        ids = _check_ids(ids, "remove")
+        ids = check_ids(ids, "remove")
         self._require(ids, "remove")
         for item_id in ids:
             self._pending[item_id] = None
 
     def update_metadata(self, ids: Sequence[str], metadata: Sequence[Mapping]) -> None:
-        ids = _check_ids(ids, "update_metadata")
+        ids = check_ids(ids, "update_metadata")
         if len(metadata) != len(ids):
             raise ValueError(f"update_metadata: {len(ids)} ids but {len(metadata)} metadata entries")
         vectors = self.get_vectors(ids)

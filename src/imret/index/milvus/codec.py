@@ -72,20 +72,6 @@ def decode_metadata(stored: Mapping[str, Any]) -> dict:
     return _decode(dict(stored))
 
 
-def as_matrix(values: Any, what: str) -> np.ndarray:
-    """``values`` as a finite float32 (n, dim) array."""
-    if hasattr(values, "detach"):
-        values = values.detach().cpu().float().numpy()
-    array = np.asarray(values, dtype=np.float32)
-    if array.ndim == 1:
-        array = array[None, :]
-    if array.ndim != 2:
-        raise ValueError(f"{what} must be a 2-D (n, dim) array, got shape {array.shape}")
-    if not np.isfinite(array).all():
-        raise ValueError(f"{what} contain NaN or infinite values")
-    return array
-
-
 def scores_from_distances(distances: np.ndarray, metric: str) -> np.ndarray:
     """imret scores (larger = more similar): Milvus L2 distances are squared, reported as -sqrt like locally."""
     distances = np.asarray(distances, dtype=np.float32)
