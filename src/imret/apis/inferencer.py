@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from imret.matching import topk_similarity
+from imret.matching import rank
 
 from .encode import encode_images, encode_queries
 from .files import files_fingerprint, list_image_files
@@ -173,8 +173,8 @@ class ImageRetrievalInferencer:
         if not queries:
             return []
         features = encode_queries(self.model, self.transform, queries, max(1, batch_size))
-        scores, indices = topk_similarity(features, self.prototype_vecs, min(topk, len(self.prototype_samples)),
-                                          self.model.similarity_fn)
+        scores, indices = rank(features, self.prototype_vecs, min(topk, len(self.prototype_samples)),
+                               self.model.similarity_fn)
         results = []
         for row_scores, row_indices in zip(scores.tolist(), indices.tolist()):
             results.append([{"match_score": score, "sample_idx": self.prototype_samples[i]["sample_idx"],

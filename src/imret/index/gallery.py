@@ -11,7 +11,7 @@ from typing import Any, Mapping, Optional, Sequence, Union
 import numpy as np
 import torch
 
-from ..matching import SIMILARITY_FUNCTIONS, topk_similarity
+from ..matching import SIMILARITY_FUNCTIONS, rank
 from ..version import __version__
 from . import storage
 from .errors import IndexFormatError, UnknownIdError
@@ -341,10 +341,10 @@ class GalleryIndex:
                                 [[] for _ in array], [[] for _ in array])
         if backend == "exact":
             if self.metric == "cosine_similarity":
-                scores, rows = topk_similarity(torch.from_numpy(prepare_vectors(array, self.metric)),
-                                               self.vectors(), k, "dot_product")
+                scores, rows = rank(torch.from_numpy(prepare_vectors(array, self.metric)), self.vectors(), k,
+                                    "dot_product")
             else:
-                scores, rows = topk_similarity(torch.from_numpy(array), self.vectors(), k, self.metric)
+                scores, rows = rank(torch.from_numpy(array), self.vectors(), k, self.metric)
             scores, rows = scores.numpy(), rows.numpy()
         else:
             index = self._faiss_index()
