@@ -28,6 +28,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "HNSW32 or IVF1024,PQ32")
     parser.add_argument("--rebuild", action="store_true",
                         help="start the index afresh (needed to switch an existing index to another model)")
+    parser.add_argument("--dba", metavar="k=N[,alpha=A]", default=None,
+                        help="after encoding, replace each gallery vector by a (similarity^alpha weighted) mean of "
+                             "itself and its N nearest others (database-side augmentation; recorded in the "
+                             "index's provenance; such an index is rebuilt, not updated: add --rebuild later)")
     parser.add_argument("--batch-size", type=int, default=32, help="images per forward pass (default 32)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -73,6 +77,21 @@ def _run(args: argparse.Namespace) -> int:
     from imret.index.errors import ProvenanceMismatchError
     from imret.index.gallery import GalleryIndex
     from imret.index.sync import sync_folder
+    from imret.rerank.dba import DBA_PROVENANCE_KEY, apply_dba_to_index, parse_dba
+
+    try:
+        dba = parse_dba(args.dba) if args.dba is not None else None
+    except ValueError as error:
+        return fail("index", first_line(error))
+    if index_path.exists() and not args.rebuild:
+        try:
+            existing = GalleryIndex.open(index_path, mmap=True).provenance
+        except Exception:  # not an index: sync reports it below
+            existing = {}
+        if DBA_PROVENANCE_KEY in existing:
+            return fail("index", f"the index {index_path} holds DBA-augmented vectors "
+                                 f"({existing[DBA_PROVENANCE_KEY]}), which cannot be updated incrementally; "
+                                 "add --rebuild (with --dba to augment again)")
 
     model_name = args.model
     try:
@@ -93,6 +112,11 @@ def _run(args: argparse.Namespace) -> int:
                              progress=not args.no_progress)
     except (ProvenanceMismatchError, FileNotFoundError, ValueError) as error:
         return fail("index", first_line(error))
+    if dba is not None:
+        try:
+            apply_dba_to_index(GalleryIndex.open(index_path, mmap=False), dba["k"], dba["alpha"])
+        except ValueError as error:
+            return fail("index", first_line(error))
     seconds = time.perf_counter() - started
     for path, reason in sorted(report.failed.items()):
         print(f"imret index: skipped unreadable image {path}: {reason}", file=sys.stderr)
@@ -102,6 +126,7 @@ def _run(args: argparse.Namespace) -> int:
         "index": str(index_path), "gallery": str(gallery), "model": model.zoo_name, "count": count,
         "added": report.added, "updated": report.updated, "removed": report.removed,
         "unchanged": report.unchanged, "failed": len(report.failed), "encoded": int(report.encoded),
+        "dba": dba,
         "seconds": round(seconds, 3),
         "images_per_second": round(report.encoded / seconds, 2) if report.encoded and seconds > 0 else None,
     }

@@ -25,6 +25,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="model to encode the queries (default: the one recorded in the index; "
                              "another model is refused)")
     parser.add_argument("--batch-size", type=int, default=16, help="queries per forward pass (default 16)")
+    parser.add_argument("--rerank", action="append", metavar="NAME:k=v,...", default=None,
+                        help="re-rank each query's shortlist; repeat to chain. qe:k=2 (average query expansion), "
+                             "alpha-qe:k=3,alpha=3, k-reciprocal:k1=10,k2=3,lambda=0.1 (docs/quality.md)")
+    parser.add_argument("--shortlist", type=int, default=100,
+                        help="results per query handed to --rerank (default 100, at least --topk)")
     parser.set_defaults(func=run)
 
 
@@ -61,10 +66,13 @@ def _run(args: argparse.Namespace) -> int:
         return fail("search", f"--topk must be >= 1, got {args.topk}")
     if args.batch_size < 1:
         return fail("search", f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.shortlist < 1:
+        return fail("search", f"--shortlist must be >= 1, got {args.shortlist}")
     try:
         queries = expand_queries(args.queries)
         searcher = IndexSearcher(args.index, model=args.model)
-        results = searcher.search(queries, topk=args.topk, batch_size=args.batch_size)
+        results = searcher.search(queries, topk=args.topk, batch_size=args.batch_size, rerank=args.rerank,
+                                  shortlist=args.shortlist)
     except (SearchInputError, FileNotFoundError, KeyError) as error:
         return fail("search", first_line(error))
 

@@ -157,6 +157,10 @@ class GalleryIndex:
     def provenance(self) -> dict:
         return dict(self._manifest["provenance"])
 
+    def set_provenance(self, provenance: Mapping[str, Any]) -> None:
+        """Replace the stored provenance (saved at the next :meth:`save`)."""
+        self._manifest["provenance"] = dict(provenance)
+
     @property
     def manifest(self) -> dict:
         """A copy of the manifest (count reflects unsaved changes)."""
