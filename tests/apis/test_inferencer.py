@@ -54,7 +54,7 @@ def test_prototype_kinds_give_the_same_vectors(default_model, photo_folder):
     from mmengine.registry import DefaultScope
     with DefaultScope.overwrite_default_scope("imret"):
         dataset = CustomDataset(data_root=str(photo_folder), with_label=False,
-                                pipeline=default_model.pipeline_cfg)
+                                pipeline=list(default_model.preprocessing.pipeline))
     from_dataset = ImageRetrievalInferencer(default_model, dataset)
     from mmengine.dataset import pseudo_collate
     loader = DataLoader(dataset, batch_size=4, collate_fn=pseudo_collate)
@@ -104,13 +104,13 @@ def test_prototype_cache_is_reused_only_for_the_same_model_and_files(default_mod
     assert cache.is_file()
     capsys.readouterr()
 
-    import imret.apis.inferencer as inferencer_module
+    import imret.apis.retrieval_model as model_module
 
     def no_encoding(*args, **kwargs):
         raise AssertionError("the cache should have been used")
 
     with monkeypatch.context() as patch:
-        patch.setattr(inferencer_module, "encode_images", no_encoding)
+        patch.setattr(model_module, "encode_images", no_encoding)
         second = ImageRetrievalInferencer(default_model, str(photo_folder), prototype_cache=cache)
     assert capsys.readouterr().err == ""
     torch.testing.assert_close(second.prototype_vecs, first.prototype_vecs)

@@ -38,11 +38,11 @@ def test_default_model_provenance_names_offline_weights(default_model):
     assert provenance["preprocessing"][1]["type"] == "ResizeEdge"
     assert provenance["encoder"]["data_preprocessor"]["mean"] == [127.5] * 3
     assert provenance["imret_version"]
-    assert not default_model.training
+    assert not default_model.module.training
 
 
 def test_pretrained_weights_change_features_and_provenance(default_model, photo_folder):
-    random_model = get_model("efficientnet-lite0_gem", pretrained=False)
+    random_model = get_model("efficientnet-lite0_gem", pretrained=False, runtime="torch")
     assert random_model.provenance != default_model.provenance
     assert random_model.provenance["weights_sha256"] is None
     paths = sorted(str(p) for p in photo_folder.iterdir())[:2]
@@ -67,15 +67,15 @@ def test_arcface_missing_local_weights_is_a_clear_error(tmp_path, monkeypatch):
 def test_arcface_loads_checkpoint_from_weights_dir(tmp_path, monkeypatch, photo_folder):
     """A checkpoint placed in the weights directory is found by name and loaded into the retriever."""
     torch.manual_seed(0)
-    source = get_model("resnet50-arcface_inshop", pretrained=False)
+    source = get_model("resnet50-arcface_inshop", pretrained=False, runtime="torch")
     weights = tmp_path / "weights"
     weights.mkdir()
     checkpoint = weights / ARCFACE_INSHOP_URL.rsplit("/", 1)[-1]
-    torch.save({"state_dict": source.state_dict()}, checkpoint)
+    torch.save({"state_dict": source.module.state_dict()}, checkpoint)
     monkeypatch.setenv("IMRET_WEIGHTS_DIR", str(weights))
     monkeypatch.setenv("IMRET_OFFLINE", "1")
     torch.manual_seed(1)
-    loaded = get_model("resnet50-arcface_inshop")
+    loaded = get_model("resnet50-arcface_inshop", runtime="torch")
     assert loaded.provenance["weights_sha256"] == hashlib.sha256(checkpoint.read_bytes()).hexdigest()
     path = [str(sorted(photo_folder.iterdir())[0])]
     a = encode_images(source, path, progress=False).vectors
@@ -95,9 +95,10 @@ def test_config_file_path_builds_with_its_pipeline(tmp_path, photo_folder):
         "                                    to_rgb=True))\n"
         "test_pipeline = [dict(type='LoadImageFromFile'), dict(type='ResizeEdge', scale=72),\n"
         "                 dict(type='CenterCrop', crop_size=64), dict(type='PackInputs')]\n")
-    model = get_model(str(config), pretrained=False)
+    model = get_model(str(config), pretrained=False, runtime="torch")
     assert model.provenance["model"] == str(config.resolve())
-    assert model.pipeline_cfg[-2] == {"type": "CenterCrop", "crop_size": 64}
+    assert model.preprocessing.pipeline[-2] == {"type": "CenterCrop", "crop_size": 64}
+    assert model.preprocessing.crop == 64 and model.preprocessing.resize == 72
     result = encode_images(model, [str(p) for p in sorted(photo_folder.iterdir())[:3]], progress=False)
     assert result.vectors.shape == (3, 512) and not result.failed
     with pytest.raises(FileNotFoundError, match="missing_config.py"):

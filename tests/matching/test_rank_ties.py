@@ -109,16 +109,17 @@ def test_gallery_index_exact_search_follows_the_rule(tmp_path):
     assert [[int(i[4:]) for i in row] for row in found.ids] == ref.tolist()
 
 
-def test_inferencer_ranks_through_the_same_rule(monkeypatch):
-    from imret.apis import inferencer as inferencer_module
+def test_inferencer_ranks_through_the_same_rule():
+    from types import SimpleNamespace
+
+    from imret.apis.inferencer import ImageRetrievalInferencer
+    from imret.matching import dot_product
 
     q, g = tie_heavy(seed=5, gallery=90)
-    inferencer = object.__new__(inferencer_module.ImageRetrievalInferencer)
-    inferencer.model = _retriever(g, -1)
-    inferencer.transform = None
+    inferencer = object.__new__(ImageRetrievalInferencer)  # only the ranking step, with given query vectors
+    inferencer.model = SimpleNamespace(encode_queries=lambda queries, batch_size: q.numpy(), similarity_fn=dot_product)
     inferencer.prototype_vecs = g
     inferencer.prototype_samples = [{"img_path": f"{i}.jpg", "sample_idx": i} for i in range(len(g))]
-    monkeypatch.setattr(inferencer_module, "encode_queries", lambda model, transform, queries, bs: q)
     results = inferencer(list(range(len(q))), topk=12)
     ref = reference_order(dot_scores(q, g))[:, :12]
     assert [[m["sample_idx"] for m in row] for row in results] == ref.tolist()

@@ -1,15 +1,31 @@
-"""High-level use: the model zoo, image encoding, the retrieval inferencer, match grids, index search."""
-from .encode import EncodeResult, encode_images, make_encoder
-from .files import IMAGE_EXTENSIONS, list_image_files
-from .inferencer import ImageRetrievalInferencer
-from .match_grid import draw_match_grid, grid_size, write_match_grid
-from .pipeline import ImageTransform
-from .provenance import build_provenance, file_sha256
-from .searcher import IndexSearcher, Match, SearchInputError
-from .zoo import DEFAULT_MODEL, get_model, list_models
+"""High-level use: the model zoo, image encoding, the retrieval inferencer, match grids, index search.
 
-__all__ = [
-    "DEFAULT_MODEL", "EncodeResult", "IMAGE_EXTENSIONS", "ImageRetrievalInferencer", "ImageTransform",
-    "IndexSearcher", "Match", "SearchInputError", "build_provenance", "draw_match_grid", "encode_images",
-    "file_sha256", "get_model", "grid_size", "list_image_files", "list_models", "make_encoder", "write_match_grid",
-]
+Names are imported on first use, so importing ``imret.apis`` (or using an export bundle) does not
+load torch.
+"""
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {
+    "EncodeResult": "encode", "encode_images": "encode", "make_encoder": "encode",
+    "IMAGE_EXTENSIONS": "files", "list_image_files": "files",
+    "ImageRetrievalInferencer": "inferencer",
+    "draw_match_grid": "match_grid", "grid_size": "match_grid", "write_match_grid": "match_grid",
+    "ImageTransform": "pipeline",
+    "Preprocessing": "preprocessing",
+    "build_provenance": "provenance", "file_sha256": "provenance",
+    "RetrievalModel": "retrieval_model",
+    "IndexSearcher": "searcher", "Match": "searcher", "SearchInputError": "searcher",
+    "DEFAULT_MODEL": "zoo", "get_model": "zoo", "list_models": "zoo",
+    "export_bundle": "bundle_model",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'imret.apis' has no attribute {name!r}")
+    value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value

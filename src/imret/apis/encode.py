@@ -1,20 +1,27 @@
-"""Encoding images (paths or arrays) into feature vectors, in batches, skipping unreadable ones."""
+"""The encode loop: images (paths or arrays) to feature vectors, in batches, skipping unreadable ones.
+
+Decoding runs in a bounded pool of worker threads (Pillow releases the GIL while decoding and
+resizing) while the runtime encodes the previous batch; at most ``PREFETCH_BATCHES`` batches are
+decoded ahead, so memory stays bounded on huge galleries.
+"""
 from __future__ import annotations
 
 import os
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from itertools import islice
-from typing import Callable, Iterator, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Optional, Sequence
 
 import numpy as np
-import torch
-from torch import nn
-from tqdm import tqdm
 
 from .pipeline import ImageInput, ImageTransform
+
+if TYPE_CHECKING:
+    from .retrieval_model import RetrievalModel
+
+PREFETCH_BATCHES = 2
+MAX_DECODE_WORKERS = 4
 
 
 @dataclass
@@ -26,7 +33,18 @@ class EncodeResult:
     failed: dict[str, str] = field(default_factory=dict)
 
 
-def _describe(image: ImageInput, position: int) -> str:
+def usable_cores() -> int:
+    """CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def default_decode_workers() -> int:
+    """Decoding threads: one per usable core, at most ``MAX_DECODE_WORKERS``."""
+    return max(1, min(MAX_DECODE_WORKERS, usable_cores()))
+
+
+def describe_image(image: ImageInput, position: int) -> str:
+    """A path as given, or ``<array #i>`` for an in-memory image."""
     return os.fspath(image) if not isinstance(image, np.ndarray) else f"<array #{position}>"
 
 
@@ -35,104 +53,86 @@ def _reason(error: Exception) -> str:
     return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
 
 
-def _prepare(transform: ImageTransform, items: Sequence[tuple[int, ImageInput]]
-             ) -> tuple[list[int], list[dict], dict[str, str]]:
-    positions, packed, failed = [], [], {}
-    for position, image in items:
-        try:
-            packed.append(transform(image, sample_idx=position))
-            positions.append(position)
-        except Exception as error:  # an unreadable image must never stop a long run
-            failed[_describe(image, position)] = _reason(error)
-    return positions, packed, failed
+def _decode(transform: ImageTransform, image: ImageInput) -> tuple[Optional[np.ndarray], Optional[Exception]]:
+    try:
+        return transform(image), None
+    except Exception as error:  # an unreadable image must never stop a long run
+        return None, error
 
 
-@torch.no_grad()
-def forward_features(model: nn.Module, packed: list[dict]) -> torch.Tensor:
-    """Final feature vectors (N, C) of packed pipeline outputs, through the model's preprocessor."""
-    batch = dict(inputs=[item["inputs"] for item in packed],
-                 data_samples=[item.get("data_samples") for item in packed])
-    data = model.data_preprocessor(batch, False)
-    feats = model.extract_feat(data["inputs"])
-    if isinstance(feats, (tuple, list)):
-        feats = feats[-1]
-    return feats.float().reshape(feats.shape[0], -1).cpu()
-
-
-def encode_queries(model: nn.Module, transform: ImageTransform, queries: Sequence[ImageInput],
-                   batch_size: int, error: type[Exception] = ValueError) -> torch.Tensor:
-    """Feature vectors (N, C) of query images, in order; the first unreadable one raises ``error`` naming it.
-
-    Unlike :func:`encode_images` nothing is skipped: a query that cannot be read is the caller's mistake.
-    """
-    chunks = []
-    for start in range(0, len(queries), batch_size):
-        packed = []
-        for position, query in enumerate(queries[start:start + batch_size], start=start):
-            try:
-                packed.append(transform(query, sample_idx=position))
-            except Exception as caught:
-                reason = str(caught).splitlines()[0] if str(caught) else type(caught).__name__
-                raise error(f"query {_describe(query, position)} is not a readable image ({reason})") from None
-        chunks.append(forward_features(model, packed))
-    return torch.cat(chunks) if chunks else torch.zeros(0, 0)
-
-
-def _batches(images: Sequence[ImageInput], batch_size: int) -> Iterator[list[tuple[int, ImageInput]]]:
-    indexed = list(enumerate(images))
-    for start in range(0, len(indexed), batch_size):
-        yield indexed[start:start + batch_size]
-
-
-def encode_images(model: nn.Module, images: Sequence[ImageInput], batch_size: int = 32,
-                  progress: bool = True, desc: str = "encoding",
-                  transform: Optional[ImageTransform] = None) -> EncodeResult:
+def encode_images(model: "RetrievalModel", images: Sequence[ImageInput], batch_size: int = 32,
+                  progress: bool = True, desc: str = "encoding", workers: Optional[int] = None,
+                  strict: Optional[type[Exception]] = None) -> EncodeResult:
     """Encode ``images`` (paths or BGR arrays) with ``model`` (from ``get_model``).
 
-    Images that cannot be read or transformed are skipped and listed in ``failed`` with the reason.
-    While one batch runs through the model, the next one is decoded in a worker thread.
+    Images that cannot be read or transformed are skipped and listed in ``failed`` with the reason;
+    with ``strict`` set to an exception class, the first one raises it naming the image instead.
+    ``workers`` decoding threads (default: one per core, at most 4).
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    transform = transform or ImageTransform(model.pipeline_cfg)
-    was_training = model.training
-    model.eval()
+    from tqdm import tqdm
+
+    transform = model.transform
+    workers = workers or default_decode_workers()
     chunks, ok, failed = [], [], {}
+    starts = iter(range(0, len(images), batch_size))
     bar = tqdm(total=len(images), desc=desc, unit="img", disable=not progress, file=sys.stderr,
                dynamic_ncols=True)
-    batches = _batches(images, batch_size)
+
+    def submit(pool: ThreadPoolExecutor, start: int) -> tuple[int, list[Future]]:
+        return start, [pool.submit(_decode, transform, image) for image in images[start:start + batch_size]]
+
     try:
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            # at most two batches decoded ahead, so memory stays bounded on huge galleries
-            pending = deque(pool.submit(_prepare, transform, items) for items in islice(batches, 2))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="imret-decode") as pool:
+            pending = deque(submit(pool, start) for _, start in zip(range(PREFETCH_BATCHES), starts))
             while pending:
-                positions, packed, batch_failed = pending.popleft().result()
-                following = next(batches, None)
+                start, futures = pending.popleft()
+                following = next(starts, None)
                 if following is not None:
-                    pending.append(pool.submit(_prepare, transform, following))
-                failed.update(batch_failed)
-                if packed:
-                    chunks.append(forward_features(model, packed).numpy())
+                    pending.append(submit(pool, following))
+                arrays, positions = [], []
+                for position, future in enumerate(futures, start=start):
+                    array, error = future.result()
+                    if error is None:
+                        arrays.append(array)
+                        positions.append(position)
+                        continue
+                    name = describe_image(images[position], position)
+                    if strict is not None:
+                        for _, rest in pending:
+                            for waiting in rest:
+                                waiting.cancel()
+                        raise strict(f"query {name} is not a readable image ({_reason(error)})") from None
+                    failed[name] = _reason(error)
+                if arrays:
+                    chunks.append(model.encode_arrays(arrays))
                     ok.extend(positions)
-                bar.update(len(positions) + len(batch_failed))
+                bar.update(len(futures))
     finally:
         bar.close()
-        model.train(was_training)
     vectors = np.concatenate(chunks).astype(np.float32, copy=False) if chunks else np.zeros((0, 0), np.float32)
     return EncodeResult(vectors=vectors, ok=ok, failed=failed)
 
 
-def make_encoder(model: nn.Module, batch_size: int = 32, progress: bool = False
+def encode_queries(model: "RetrievalModel", queries: Sequence[ImageInput], batch_size: int,
+                   error: type[Exception] = ValueError) -> np.ndarray:
+    """Feature vectors (N, C) of query images, in order; the first unreadable one raises ``error`` naming it.
+
+    Unlike a gallery nothing is skipped: a query that cannot be read is the caller's mistake.
+    """
+    return encode_images(model, queries, batch_size=batch_size, progress=False, strict=error).vectors
+
+
+def make_encoder(model: "RetrievalModel", batch_size: int = 32, progress: bool = False
                  ) -> Callable[[Sequence[str]], tuple[np.ndarray, dict[str, str]]]:
     """An ``encode(paths) -> (vectors of the readable paths, {path: reason})`` function for ``sync_folder``.
 
     ``progress`` shows a bar per call; ``sync_folder`` shows its own over the whole folder.
     """
-    transform = ImageTransform(model.pipeline_cfg)
 
     def encode(paths: Sequence[str]) -> tuple[np.ndarray, dict[str, str]]:
-        result = encode_images(model, list(paths), batch_size=batch_size, progress=progress,
-                               transform=transform)
+        result = encode_images(model, list(paths), batch_size=batch_size, progress=progress)
         return result.vectors, result.failed
 
     return encode

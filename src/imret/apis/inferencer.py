@@ -9,16 +9,15 @@ from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 import torch
-from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from imret.matching import rank
 
-from .encode import encode_images, encode_queries
 from .files import files_fingerprint, list_image_files
 from .match_grid import grid_file_name, write_match_grid
-from .pipeline import ImageInput, ImageTransform
+from .pipeline import ImageInput
 from .prototype_cache import read_prototype_cache, write_prototype_cache
+from .retrieval_model import RetrievalModel
 from .zoo import get_model
 
 PrototypeInput = Union[str, os.PathLike, Sequence[str], dict, Dataset, DataLoader]
@@ -58,7 +57,7 @@ class ImageRetrievalInferencer:
     """Retrieve the closest prototype (gallery) images for query images (mmpretrain-compatible).
 
     Args:
-        model: a model from ``get_model``, a zoo name, or a config file path.
+        model: a model from ``get_model``, a zoo name, a config file path or an export bundle folder.
         prototype: the gallery: a folder, a list of image paths, a dataset config dict, a Dataset
             or a DataLoader. Folders, path lists and datasets are encoded with the model's own
             test pipeline; a DataLoader is used with its own.
@@ -67,21 +66,20 @@ class ImageRetrievalInferencer:
             rebuilt and a message says why.
         prepare_batch_size: batch size while encoding the prototype.
         pretrained: passed to ``get_model`` when ``model`` is a name or a config path.
-        device: where the model runs.
+        device: where the model runs (when ``model`` is built here).
+        runtime: encoder runtime (when ``model`` is built here): 'auto', 'torch', 'onnxruntime', 'openvino'.
     """
 
-    def __init__(self, model: Union[nn.Module, str, os.PathLike], prototype: PrototypeInput,
+    def __init__(self, model: Union[RetrievalModel, str, os.PathLike], prototype: PrototypeInput,
                  prototype_cache: Optional[Union[str, os.PathLike]] = None, prepare_batch_size: int = 8,
-                 pretrained: Union[bool, str] = True, device: Optional[Union[str, torch.device]] = None):
-        if not isinstance(model, nn.Module):
-            model = get_model(model, pretrained=pretrained, device=device)
-        elif device is not None:
-            model.to(device)
-        if not hasattr(model, "pipeline_cfg") or not hasattr(model, "provenance"):
-            raise TypeError("model must come from imret.apis.get_model (it needs pipeline_cfg and provenance); "
-                            "or pass a model name or config file path")
-        self.model = model.eval()
-        self.transform = ImageTransform(model.pipeline_cfg)
+                 pretrained: Union[bool, str] = True, device: Optional[Union[str, torch.device]] = None,
+                 *, runtime: str = "auto"):
+        if isinstance(model, (str, os.PathLike)):
+            model = get_model(model, pretrained=pretrained, device=device, runtime=runtime)
+        elif not isinstance(model, RetrievalModel):
+            raise TypeError("model must be a RetrievalModel from imret.apis.get_model, a zoo name, a config file "
+                            f"path or an export bundle folder; got {type(model).__name__}")
+        self.model = model
         self.prepare_batch_size = prepare_batch_size
         self.prototype_vecs, self.prototype_samples = self._prepare_prototype(prototype, prototype_cache)
 
@@ -131,8 +129,8 @@ class ImageRetrievalInferencer:
                 prototype, batch_size=self.prepare_batch_size, collate_fn=_pseudo_collate())
             vectors, samples = self._encode_loader(loader)
         else:
-            result = encode_images(self.model, [s["img_path"] for s in samples], self.prepare_batch_size,
-                                   progress=True, desc="prototype", transform=self.transform)
+            result = self.model.encode_images([s["img_path"] for s in samples], self.prepare_batch_size,
+                                              progress=True, desc="prototype")
             for path, reason in result.failed.items():
                 _say(f"skipped unreadable prototype image {path}: {reason}")
             samples = [samples[i] for i in result.ok]
@@ -143,15 +141,13 @@ class ImageRetrievalInferencer:
             write_prototype_cache(cache, vectors, samples, provenance, fingerprint)
         return vectors, samples
 
-    @torch.no_grad()
     def _encode_loader(self, loader: DataLoader) -> tuple[torch.Tensor, list[dict]]:
+        """Vectors of a loader's packed batches (CHW images as loaded), normalized as the model says."""
         chunks, samples = [], []
         for batch in loader:
-            data = self.model.data_preprocessor(batch, False)
-            feats = self.model.extract_feat(data["inputs"])
-            feats = feats[-1] if isinstance(feats, (tuple, list)) else feats
-            chunks.append(feats.float().reshape(feats.shape[0], -1).cpu())
-            data_samples = data.get("data_samples") or [None] * feats.shape[0]
+            images = [np.asarray(image).transpose(1, 2, 0) for image in batch["inputs"]]
+            chunks.append(torch.from_numpy(self.model.encode_arrays(images)))
+            data_samples = batch.get("data_samples") or [None] * len(images)
             samples.extend(_sample_meta(s, len(samples) + i) for i, s in enumerate(data_samples))
         order = sorted(range(len(samples)), key=lambda i: samples[i]["sample_idx"])
         vectors = torch.cat(chunks)[order] if chunks else torch.zeros(0, 0)
@@ -172,7 +168,7 @@ class ImageRetrievalInferencer:
             raise ValueError(f"topk must be >= 1, got {topk}")
         if not queries:
             return []
-        features = encode_queries(self.model, self.transform, queries, max(1, batch_size))
+        features = torch.from_numpy(self.model.encode_queries(queries, max(1, batch_size)))
         scores, indices = rank(features, self.prototype_vecs, min(topk, len(self.prototype_samples)),
                                self.model.similarity_fn)
         results = []

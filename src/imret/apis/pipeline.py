@@ -7,20 +7,24 @@ from typing import Any, Callable, Optional, Sequence, Union
 import numpy as np
 
 ImageInput = Union[str, os.PathLike, np.ndarray]
+#: The packing step ends a pipeline for the training engine; encoders take the array before it.
+PACKING_STEPS = ("PackInputs",)
 
 
 class ImageTransform:
-    """Runs a pipeline config (LoadImageFromFile, ..., PackInputs) on a path or a BGR HWC uint8 array.
+    """Runs a pipeline config (LoadImageFromFile, resize, crop, ...) on a path or a BGR HWC uint8 array.
 
-    Arrays skip the loading step, so they must be in the loader's convention: BGR channel order,
-    (H, W, 3) uint8 (or (H, W) grey).
+    Returns the transformed HWC array (BGR, as loaded); ``Preprocessing.normalize`` makes the
+    encoder batch. A final ``PackInputs`` is not run. Arrays skip the loading step, so they must be in
+    the loader's convention: BGR channel order, (H, W, 3) uint8 (or (H, W) grey).
     """
 
     def __init__(self, pipeline_cfg: Sequence[dict]):
         from imret.registry import TRANSFORMS
-        import imret.datasets.transforms  # noqa: F401  (registers transform type names)
 
         steps = [dict(step) for step in pipeline_cfg]
+        while steps and steps[-1].get("type") in PACKING_STEPS:
+            steps.pop()
         if steps and steps[0].get("type") == "LoadImageFromFile":
             steps[0].setdefault("on_error", "raise")
         self._load: Optional[Callable] = TRANSFORMS.build(steps[0]) if steps and \
@@ -28,8 +32,8 @@ class ImageTransform:
         rest = steps[1:] if self._load is not None else steps
         self._rest = [TRANSFORMS.build(step) for step in rest]
 
-    def __call__(self, image: ImageInput, sample_idx: Optional[int] = None) -> dict:
-        """Packed inputs ``{'inputs': tensor, 'data_samples': DataSample}``; raises ``ValueError`` on failure."""
+    def __call__(self, image: ImageInput) -> np.ndarray:
+        """The transformed image (HWC uint8, BGR); raises ``ValueError`` (or the loader's error) on failure."""
         if isinstance(image, np.ndarray):
             if image.ndim == 2:
                 image = np.repeat(image[:, :, None], 3, axis=2)
@@ -44,10 +48,11 @@ class ImageTransform:
             results = self._load(results)
             if results is None:
                 raise ValueError("not a readable image")
-        if sample_idx is not None:
-            results["sample_idx"] = sample_idx
         for step in self._rest:
             results = step(results)
             if results is None:
                 raise ValueError(f"transform {type(step).__name__} dropped the image")
-        return results
+        img = results.get("img")
+        if not isinstance(img, np.ndarray):
+            raise ValueError(f"the pipeline did not produce an image array (got {type(img).__name__})")
+        return img

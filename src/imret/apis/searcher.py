@@ -7,11 +7,10 @@ from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
 import numpy as np
-from torch import nn
 
-from .encode import encode_queries
-from .pipeline import ImageInput, ImageTransform
+from .pipeline import ImageInput
 from .provenance import describe_difference
+from .retrieval_model import RetrievalModel
 from .zoo import DEFAULT_MODEL, get_model
 
 
@@ -39,8 +38,8 @@ def model_name_of(provenance: Optional[dict]) -> str:
     return name if isinstance(name, str) and name else DEFAULT_MODEL
 
 
-def check_provenance(index_path: Union[str, os.PathLike], index_provenance: Optional[dict], model: nn.Module,
-                     ) -> None:
+def check_provenance(index_path: Union[str, os.PathLike], index_provenance: Optional[dict],
+                     model: RetrievalModel) -> None:
     """Raise ``SearchInputError`` when the index was made by a model other than ``model``."""
     from imret.rerank.dba import encoder_provenance
 
@@ -51,13 +50,18 @@ def check_provenance(index_path: Union[str, os.PathLike], index_provenance: Opti
         raise SearchInputError(
             f"index {index_path} was built with another model ({index_provenance.get('model')!r}; differs in "
             f"{changed}); search it with that model, or rebuild "
-            f"it: imret index GALLERY --out {index_path} --model {model.zoo_name} --rebuild")
+            f"it: imret index GALLERY --out {index_path} --model {model.name} --rebuild")
 
 
 class IndexSearcher:
-    """An opened gallery index plus the model that encodes queries for it."""
+    """An opened gallery index plus the model that encodes queries for it.
 
-    def __init__(self, index_path: Union[str, os.PathLike], model: Optional[Union[str, nn.Module]] = None):
+    ``model``: a ``RetrievalModel``, a zoo name, config file or bundle folder (default: the model recorded
+    in the index); ``runtime``/``device``/``checkpoint`` apply when it is built here.
+    """
+
+    def __init__(self, index_path: Union[str, os.PathLike], model: Optional[Union[str, RetrievalModel]] = None,
+                 runtime: str = "auto", device: Optional[str] = None, checkpoint: Optional[str] = None):
         self.index_path = Path(index_path)
         if not self.index_path.exists():
             raise SearchInputError(f"no index at {index_path}; build one with: imret index GALLERY --out {index_path}")
@@ -70,12 +74,16 @@ class IndexSearcher:
                                    f"{str(error).splitlines()[0] if str(error) else ''})") from None
         if model is None:
             model = model_name_of(self.index.provenance)
-        try:
-            self.model = model if isinstance(model, nn.Module) else get_model(model)
-        except KeyError as error:
-            raise SearchInputError(str(error.args[0] if error.args else error)) from None
+        if isinstance(model, RetrievalModel):
+            self.model = model
+        else:
+            try:
+                self.model = get_model(model, pretrained=checkpoint or True, runtime=runtime, device=device)
+            except KeyError as error:
+                raise SearchInputError(str(error.args[0] if error.args else error)) from None
+            except (ValueError, FileNotFoundError) as error:
+                raise SearchInputError(" ".join(str(error).split()) or type(error).__name__) from None
         check_provenance(self.index_path, self.index.provenance, self.model)
-        self.transform = ImageTransform(self.model.pipeline_cfg)
         self._gallery_view = None
 
     def __len__(self) -> int:
@@ -83,7 +91,7 @@ class IndexSearcher:
 
     def encode_queries(self, queries: Sequence[ImageInput], batch_size: int = 16) -> np.ndarray:
         """Feature vectors of the queries; the first unreadable one raises ``SearchInputError``."""
-        return encode_queries(self.model, self.transform, queries, batch_size, SearchInputError).numpy()
+        return self.model.encode_queries(queries, batch_size, SearchInputError)
 
     @staticmethod
     def path_of(item_id: str, metadata: Optional[dict] = None) -> str:

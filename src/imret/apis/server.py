@@ -72,7 +72,7 @@ class SearchHandler(BaseHTTPRequestHandler):
     def _page(self, status: int, body: str, topk: Optional[int] = None) -> None:
         searcher: IndexSearcher = self.server.searcher  # type: ignore[attr-defined]
         text = PAGE.format(index=html.escape(str(searcher.index_path)), count=len(searcher),
-                           model=html.escape(searcher.model.zoo_name), topk=topk or self.server.topk,  # type: ignore
+                           model=html.escape(searcher.model.name), topk=topk or self.server.topk,  # type: ignore
                            body=body)
         self._send(status, text.encode(), "text/html; charset=utf-8")
 
@@ -126,7 +126,7 @@ class SearchHandler(BaseHTTPRequestHandler):
         elif route == "/api/info":
             searcher = self.server.searcher  # type: ignore[attr-defined]
             self._json(HTTPStatus.OK, {"index": str(searcher.index_path), "count": len(searcher),
-                                       "model": searcher.model.zoo_name})
+                                       "model": searcher.model.name})
         elif route.startswith("/gallery/"):
             item = unquote(route[len("/gallery/"):])
             path = self.server.served.get(item)  # type: ignore[attr-defined]

@@ -1,4 +1,4 @@
-"""Named retrieval models: an encoder config together with the preprocessing it was trained with."""
+"""Named retrieval models and ``get_model``: zoo names, config files (+ checkpoint) and export bundles."""
 from __future__ import annotations
 
 import copy
@@ -8,23 +8,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
-import torch
-from torch import nn
-
+from .preprocessing import Preprocessing, timm_preprocessing
 from .provenance import build_provenance, file_sha256
+from .retrieval_model import RetrievalModel
 
 ARCFACE_INSHOP_URL = ("https://download.openmmlab.com/mmclassification/v0/arcface/"
                       "resnet50-arcface_inshop_20230202-b766fe7f.pth")
 DEFAULT_MODEL = "efficientnet-lite0_gem"
 
-# Google's EfficientNet-Lite0 was trained on inputs scaled to [-1, 1].
-LITE0_PREPROCESSOR = dict(type="ClsDataPreprocessor", mean=[127.5] * 3, std=[127.5] * 3, to_rgb=True)
-LITE0_PIPELINE = [
-    dict(type="LoadImageFromFile"),
-    dict(type="ResizeEdge", scale=256, edge="short", backend="pillow", interpolation="bicubic"),
-    dict(type="CenterCrop", crop_size=224),
-    dict(type="PackInputs"),
-]
+# EfficientNet-Lite0's preprocessing comes from timm's pretrained config of this tag.
+LITE0_TIMM_CONFIG = "tf_efficientnet_lite0.in1k"
 IMAGENET_PREPROCESSOR = dict(type="ClsDataPreprocessor", mean=[123.675, 116.28, 103.53],
                              std=[58.395, 57.12, 57.375], to_rgb=True)
 INSHOP_PIPELINE = [
@@ -47,9 +40,11 @@ class ZooEntry:
     name: str
     description: str
     image_encoder: list
-    data_preprocessor: dict
-    pipeline: list
     dim: int
+    # Preprocessing: timm's pretrained config of this tag, else the two fields below.
+    timm_config: Optional[str] = None
+    data_preprocessor: Optional[dict] = None
+    pipeline: Optional[list] = None
     # Offline weights file bundled with an installed package (loaded by the backbone itself).
     bundled_weights: Optional[Callable[[], Optional[str]]] = None
     # Whole-retriever checkpoint: a file name looked up in the weights directory, else downloaded.
@@ -69,13 +64,13 @@ _register(ZooEntry(
     description="ImageNet EfficientNet-Lite0 (offline weights) + GeM pooling (p=3), 1280-d",
     image_encoder=[dict(type="TIMMBackbone", model_name="tf_efficientnet_lite0", pretrained=True),
                    dict(type="GeneralizedMeanPooling", p=3.0)],
-    data_preprocessor=LITE0_PREPROCESSOR, pipeline=LITE0_PIPELINE, dim=1280, bundled_weights=_lite0_weights))
+    timm_config=LITE0_TIMM_CONFIG, dim=1280, bundled_weights=_lite0_weights))
 _register(ZooEntry(
     name="efficientnet-lite0_avg",
     description="ImageNet EfficientNet-Lite0 (offline weights) + global average pooling, 1280-d",
     image_encoder=[dict(type="TIMMBackbone", model_name="tf_efficientnet_lite0", pretrained=True),
                    dict(type="GlobalAveragePooling")],
-    data_preprocessor=LITE0_PREPROCESSOR, pipeline=LITE0_PIPELINE, dim=1280, bundled_weights=_lite0_weights))
+    timm_config=LITE0_TIMM_CONFIG, dim=1280, bundled_weights=_lite0_weights))
 _register(ZooEntry(
     name="resnet50-arcface_inshop",
     description="mmpretrain's ResNet-50 + ArcFace recipe trained on In-Shop clothes, 2048-d "
@@ -85,6 +80,14 @@ _register(ZooEntry(
     checkpoint_url=ARCFACE_INSHOP_URL,
     extra=dict(head=dict(type="ArcFaceClsHead", num_classes=3997, in_channels=2048,
                          loss=dict(type="CrossEntropyLoss", loss_weight=1.0)))))
+
+
+def entry_preprocessing(entry: ZooEntry) -> tuple[list, dict]:
+    """(test pipeline, data_preprocessor config) of a zoo entry."""
+    if entry.timm_config is not None:
+        return timm_preprocessing(entry.timm_config)
+    assert entry.pipeline is not None and entry.data_preprocessor is not None
+    return copy.deepcopy(entry.pipeline), copy.deepcopy(entry.data_preprocessor)
 
 
 def list_models(pattern: Optional[str] = None) -> list[str]:
@@ -100,6 +103,7 @@ def weights_dir() -> Path:
     configured = os.environ.get("IMRET_WEIGHTS_DIR")
     if configured:
         return Path(configured)
+    import torch
     return Path(torch.hub.get_dir()) / "checkpoints"
 
 
@@ -113,6 +117,7 @@ def _resolve_checkpoint(entry: ZooEntry) -> str:
         error: Exception = OSError("IMRET_OFFLINE is set")
     else:
         try:
+            import torch
             local.parent.mkdir(parents=True, exist_ok=True)
             torch.hub.download_url_to_file(entry.checkpoint_url, str(local), progress=True)
             return str(local)
@@ -124,8 +129,9 @@ def _resolve_checkpoint(entry: ZooEntry) -> str:
         f"or pass pretrained='/path/to/checkpoint.pth'")
 
 
-def _empty_prototype() -> torch.Tensor:
+def _empty_prototype() -> Any:
     # The retriever requires a prototype; the zoo hands back an encoder with no gallery yet.
+    import torch
     return torch.empty(0, 0)
 
 
@@ -139,7 +145,7 @@ def _model_from_entry(entry: ZooEntry, pretrained: Union[bool, str]) -> tuple[di
         if pretrained is True:
             weights = entry.bundled_weights()
     config = dict(type="ImageToImageRetriever", image_encoder=encoder,
-                  data_preprocessor=copy.deepcopy(entry.data_preprocessor), **copy.deepcopy(entry.extra))
+                  data_preprocessor=entry_preprocessing(entry)[1], **copy.deepcopy(entry.extra))
     if isinstance(pretrained, (str, os.PathLike)):
         config["pretrained"] = weights = str(pretrained)
     elif pretrained is True and entry.checkpoint_url is not None:
@@ -162,6 +168,10 @@ def _model_from_file(path: Path, pretrained: Union[bool, str]) -> tuple[dict, li
                              "test_dataloader.dataset.pipeline; imret needs one to preprocess images") from None
     pipeline = [dict(step) for step in pipeline]
     model_cfg.pop("prototype", None)
+    # As mmengine's Runner does: the config's top-level data_preprocessor applies unless the model has one.
+    top_level = cfg.get("data_preprocessor")
+    if model_cfg.get("data_preprocessor") is None and top_level is not None:
+        model_cfg["data_preprocessor"] = top_level.to_dict() if hasattr(top_level, "to_dict") else dict(top_level)
     weights = None
     if isinstance(pretrained, (str, os.PathLike)):
         model_cfg["pretrained"] = weights = str(pretrained)
@@ -172,16 +182,9 @@ def _model_from_file(path: Path, pretrained: Union[bool, str]) -> tuple[dict, li
     return model_cfg, pipeline, weights
 
 
-def get_model(name_or_config: Union[str, os.PathLike, dict], pretrained: Union[bool, str] = True,
-              device: Optional[Union[str, torch.device]] = None) -> nn.Module:
-    """Build a retrieval model in eval mode, ready to encode images.
-
-    ``name_or_config`` is a zoo name (see ``list_models``), a path to an mmengine config file
-    (with ``model`` and ``test_pipeline``), or a dict ``{'model': ..., 'pipeline': ...}``.
-    ``pretrained``: True loads the model's pretrained weights, False keeps random weights, a path
-    loads that checkpoint. The model carries ``zoo_name``, ``pipeline_cfg`` (the test transforms)
-    and ``provenance`` (what a gallery encoded with it must match).
-    """
+def _torch_model(name_or_config: Union[str, os.PathLike, dict], pretrained: Union[bool, str]
+                 ) -> tuple[Any, str, Preprocessing, dict]:
+    """(retriever module in eval mode on CPU, name, preprocessing, provenance)."""
     from imret.registry import MODELS
     import imret.models  # noqa: F401  (registers model type names)
 
@@ -198,7 +201,7 @@ def get_model(name_or_config: Union[str, os.PathLike, dict], pretrained: Union[b
     elif str(source) in ZOO:
         entry = ZOO[str(source)]
         model_cfg, weights = _model_from_entry(entry, pretrained)
-        pipeline, name = copy.deepcopy(entry.pipeline), entry.name
+        pipeline, name = entry_preprocessing(entry)[0], entry.name
     elif str(source).endswith(".py") or Path(str(source)).is_file():
         path = Path(str(source))
         if not path.is_file():
@@ -207,18 +210,53 @@ def get_model(name_or_config: Union[str, os.PathLike, dict], pretrained: Union[b
         name = str(path.resolve())
     else:
         raise KeyError(f"unknown model {str(source)!r}; known models: {', '.join(list_models())} "
-                       "(or pass the path of a config file)")
+                       "(or pass the path of a config file or of a bundle made by imret export)")
 
     model_cfg["prototype"] = _empty_prototype()
-    model = MODELS.build(model_cfg)
-    model.eval()
-    if device is not None:
-        model.to(device)
+    module = MODELS.build(model_cfg)
+    module.eval()
+    preprocessor = model_cfg.get("data_preprocessor")
+    preprocessing = Preprocessing.from_configs(pipeline, preprocessor if isinstance(preprocessor, dict) else None)
     # The weights are identified by their hash, not by where the file happens to be.
     stored_cfg = {key: value for key, value in model_cfg.items() if key not in ("prototype", "pretrained")}
-    model.zoo_name = name
-    model.pipeline_cfg = pipeline
-    model.provenance = build_provenance(
+    provenance = build_provenance(
         name=name, encoder=stored_cfg, pipeline=pipeline,
         weights_sha256=file_sha256(weights) if weights and Path(weights).is_file() else None)
-    return model
+    return module, name, preprocessing, provenance
+
+
+def get_model(name_or_config: Union[str, os.PathLike, dict], pretrained: Union[bool, str] = True,
+              device: Optional[Any] = None, runtime: str = "auto") -> RetrievalModel:
+    """A retrieval model ready to encode images.
+
+    ``name_or_config`` is a zoo name (see ``list_models``), a path to an mmengine config file
+    (with ``model`` and a test pipeline; its top-level ``data_preprocessor`` applies), a dict
+    ``{'model': ..., 'pipeline': ...}``, or a bundle folder written by ``imret export``.
+    ``pretrained``: True loads the model's pretrained weights, False keeps random weights, a path
+    loads that checkpoint (e.g. one written by ``imret train``; read weights-only).
+    ``runtime``: 'auto' (the fastest installed runtime for the device), 'torch', 'onnxruntime' or
+    'openvino'. ``device``: 'cpu', 'cuda', 'cuda:N', ... (default: cuda when available).
+    Raises ``RuntimeSelectionError`` for an unknown or unavailable runtime or device.
+    """
+    from imret.runtimes import EncoderSource, create_runtime, is_bundle
+    from imret.runtimes.devices import check_device
+
+    device = check_device(None if device is None else str(device))
+    if not isinstance(name_or_config, dict) and Path(str(name_or_config)).is_dir():
+        if not is_bundle(name_or_config):
+            from imret.runtimes import BundleError
+            raise BundleError(f"{name_or_config} is a folder but not an imret export bundle (no manifest.json); "
+                              "create one with: imret export MODEL --out DIR")
+        from .bundle_model import bundle_model
+        return bundle_model(name_or_config, runtime=runtime, device=device)
+    from imret.runtimes.registry import resolve_runtime
+    resolve_runtime(runtime, device, EncoderSource(module=object()))  # bad names fail before any model loads
+    module, name, preprocessing, provenance = _torch_model(name_or_config, pretrained)
+
+    def onnx_path() -> Path:
+        from imret.runtimes.onnx_export import cached_onnx
+        return cached_onnx(module, provenance, preprocessing.input_size)
+
+    encoder = create_runtime(EncoderSource(module=module, onnx_path=onnx_path), runtime=runtime, device=device)
+    return RetrievalModel(name=name, preprocessing=preprocessing, provenance=provenance, runtime=encoder,
+                          module=module, similarity=getattr(module, "similarity", "cosine_similarity"))

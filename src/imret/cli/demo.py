@@ -147,7 +147,7 @@ def _run(args: argparse.Namespace) -> int:
                              provenance=model.provenance, rebuild=True, progress=not args.no_progress)
     for path, reason in sorted(report.failed.items()):
         print(f"imret demo: skipped unreadable image {path}: {reason}", file=sys.stderr)
-    print(f"index: {index_dir} ({model.zoo_name}; encoded {report.encoded} new or changed images)")
+    print(f"index: {index_dir} ({model.name}; encoded {report.encoded} new or changed images)")
 
     searcher = IndexSearcher(index_dir, model=model)
     queries = sorted(expected)

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from .bad_input import EXIT_OK, fail, first_line, quiet_warnings
+from .runtime_options import add_runtime_arguments
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,7 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", "-o", required=True, metavar="INDEX", help="index directory to create or update")
     parser.add_argument("--model", "-m", default=None,
                         help="zoo model name or config file (default: the index's model, or "
-                             "efficientnet-lite0_gem for a new index); see `imret index --list-models`")
+                             "efficientnet-lite0_gem for a new index), or a bundle folder from `imret export`; "
+                             "see `imret index --list-models`")
     parser.add_argument("--index-type", default=None, metavar="TYPE",
                         help="search structure: Flat (exact, default) or a FAISS index_factory string such as "
                              "HNSW32 or IVF1024,PQ32")
@@ -36,6 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--list-models", action="store_true", help="print the zoo model names and exit")
+    add_runtime_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -99,7 +102,7 @@ def _run(args: argparse.Namespace) -> int:
             model_name = DEFAULT_MODEL
             if index_path.exists() and not args.rebuild:
                 model_name = model_name_of(GalleryIndex.open(index_path, mmap=True).provenance)
-        model = get_model(model_name)
+        model = get_model(model_name, pretrained=args.checkpoint or True, runtime=args.runtime, device=args.device)
         _check_existing(index_path, model, args.rebuild)
     except (SearchInputError, ProvenanceMismatchError, KeyError, FileNotFoundError, ValueError) as error:
         return fail("index", first_line(error))
@@ -123,7 +126,8 @@ def _run(args: argparse.Namespace) -> int:
 
     count = len(GalleryIndex.open(index_path, mmap=True))
     summary = {
-        "index": str(index_path), "gallery": str(gallery), "model": model.zoo_name, "count": count,
+        "index": str(index_path), "gallery": str(gallery), "model": model.name, "runtime": model.runtime_name,
+        "device": model.device, "count": count,
         "added": report.added, "updated": report.updated, "removed": report.removed,
         "unchanged": report.unchanged, "failed": len(report.failed), "encoded": int(report.encoded),
         "dba": dba,
@@ -134,7 +138,7 @@ def _run(args: argparse.Namespace) -> int:
         print(json.dumps(summary))
     else:
         rate = f" ({summary['images_per_second']} images/s)" if summary["images_per_second"] else ""
-        print(f"indexed {gallery} -> {index_path}: {count} images with {model.zoo_name}; "
+        print(f"indexed {gallery} -> {index_path}: {count} images with {model.name}; "
               f"encoded {summary['encoded']} in {seconds:.1f} s{rate}; added {summary['added']}, "
               f"updated {summary['updated']}, removed {summary['removed']}, unchanged {summary['unchanged']}, "
               f"failed {summary['failed']}")

@@ -10,7 +10,7 @@ import importlib
 import sys
 from typing import Sequence
 
-SUBCOMMANDS = ("train", "test", "index", "search", "demo", "serve", "evaluate")
+SUBCOMMANDS = ("train", "test", "index", "search", "demo", "serve", "export", "evaluate")
 
 
 def build_parser() -> argparse.ArgumentParser:

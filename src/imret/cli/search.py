@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from .bad_input import EXIT_OK, fail, first_line, quiet_warnings
+from .runtime_options import add_runtime_arguments
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,6 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "alpha-qe:k=3,alpha=3, k-reciprocal:k1=10,k2=3,lambda=0.1 (docs/quality.md)")
     parser.add_argument("--shortlist", type=int, default=100,
                         help="results per query handed to --rerank (default 100, at least --topk)")
+    add_runtime_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -70,7 +72,8 @@ def _run(args: argparse.Namespace) -> int:
         return fail("search", f"--shortlist must be >= 1, got {args.shortlist}")
     try:
         queries = expand_queries(args.queries)
-        searcher = IndexSearcher(args.index, model=args.model)
+        searcher = IndexSearcher(args.index, model=args.model, runtime=args.runtime, device=args.device,
+                                 checkpoint=args.checkpoint)
         results = searcher.search(queries, topk=args.topk, batch_size=args.batch_size, rerank=args.rerank,
                                   shortlist=args.shortlist)
     except (SearchInputError, FileNotFoundError, KeyError) as error:

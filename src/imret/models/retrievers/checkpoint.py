@@ -33,7 +33,16 @@ def read_state_dict(source: Union[str, os.PathLike]) -> dict:
             return load_file(str(path))
         try:
             loaded = torch.load(path, map_location="cpu", weights_only=True)
-        except (pickle.UnpicklingError, RuntimeError, EOFError) as error:
+        except pickle.UnpicklingError:
+            # A checkpoint written by `imret train` also holds the runner's message hub; retry with exactly
+            # the globals imret's training checkpoints need added to the weights-only allowlist.
+            from imret.engine.checkpoint_safety import load_checkpoint_file, refusal_reason
+            try:
+                loaded = load_checkpoint_file(str(path))
+            except (pickle.UnpicklingError, RuntimeError, EOFError) as error:
+                raise ValueError(f"pretrained checkpoint {path} could not be read safely (weights-only loading "
+                                 f"refused it): {refusal_reason(error)}") from None
+        except (RuntimeError, EOFError) as error:
             raise ValueError(f"pretrained checkpoint {path} could not be read safely (weights-only loading "
                              f"refused it): {str(error).splitlines()[0]}") from None
     if isinstance(loaded, dict):

@@ -1,0 +1,67 @@
+"""The encoder runtime interface: a preprocessed float batch in, one feature vector per image out."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Optional
+
+import numpy as np
+
+
+class EncoderSource:
+    """What a runtime can be built from: a torch module, an ONNX file, or both.
+
+    ``onnx_path`` is a callable so the ONNX graph is only exported (or read from the cache) when a
+    runtime that needs it is chosen.
+    """
+
+    def __init__(self, module: Optional[Any] = None, onnx_path: Optional[Callable[[], Path]] = None):
+        self.module = module
+        self._onnx_path = onnx_path
+
+    @property
+    def has_module(self) -> bool:
+        return self.module is not None
+
+    def onnx(self) -> Path:
+        """Path of the ONNX encoder (exported on first use)."""
+        if self._onnx_path is None:
+            raise RuntimeError("this model has no ONNX graph and no torch module to export one from")
+        return self._onnx_path()
+
+
+class EncoderRuntime(ABC):
+    """Runs an image encoder: ``encode((N, 3, H, W) float32) -> (N, C) float32``.
+
+    Subclasses set ``name`` and implement ``installed``, ``supports_device``, ``build`` and ``encode``.
+    Preprocessing (resize, crop, channel order, mean/std) happens before, identically for every runtime.
+    """
+
+    name: ClassVar[str]
+    #: Whether ``build`` needs the torch module (True) or only the ONNX graph (False).
+    needs_module: ClassVar[bool] = False
+
+    def __init__(self, device: str):
+        self.device = device
+
+    @classmethod
+    @abstractmethod
+    def installed(cls) -> bool:
+        """Whether the library this runtime needs can be imported."""
+
+    @classmethod
+    @abstractmethod
+    def supports_device(cls, device: str) -> bool:
+        """Whether this runtime can run on ``device`` ('cpu', 'cuda', 'cuda:1', ...) here."""
+
+    @classmethod
+    @abstractmethod
+    def build(cls, source: EncoderSource, device: str) -> "EncoderRuntime":
+        """A ready runtime for ``source`` on ``device``."""
+
+    @abstractmethod
+    def encode(self, batch: np.ndarray) -> np.ndarray:
+        """Feature vectors (N, C) float32 of a preprocessed batch (N, 3, H, W) float32."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(device={self.device!r})"
