@@ -78,7 +78,10 @@ class IndexSearcher:
             self.model = model
         else:
             try:
-                self.model = get_model(model, pretrained=checkpoint or True, runtime=runtime, device=device)
+                from .model_dir import model_source
+
+                self.model = get_model(model_source(model), pretrained=checkpoint or True, runtime=runtime,
+                                       device=device)
             except KeyError as error:
                 raise SearchInputError(str(error.args[0] if error.args else error)) from None
             except (ValueError, FileNotFoundError) as error:

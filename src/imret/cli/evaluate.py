@@ -39,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from imret.apis.evaluate import encode_folder, leave_one_out, read_labelled_folder
+    from imret.apis.model_dir import model_source
     from imret.apis.zoo import DEFAULT_MODEL, get_model
     from imret.rerank import parse_dba, parse_reranks
 
@@ -50,7 +51,7 @@ def _run(args: argparse.Namespace) -> int:
         rerankers = parse_reranks(args.rerank)
         dba = parse_dba(args.dba) if args.dba is not None else None
         folder = read_labelled_folder(args.folder)
-        model = get_model(args.model or DEFAULT_MODEL)
+        model = get_model(model_source(args.model or DEFAULT_MODEL))
     except (ValueError, TypeError, KeyError, FileNotFoundError) as error:
         return fail("evaluate", first_line(error))
     vectors, labels, failed = encode_folder(model, folder, args.batch_size, not args.no_progress, args.cache)

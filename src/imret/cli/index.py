@@ -102,7 +102,10 @@ def _run(args: argparse.Namespace) -> int:
             model_name = DEFAULT_MODEL
             if index_path.exists() and not args.rebuild:
                 model_name = model_name_of(GalleryIndex.open(index_path, mmap=True).provenance)
-        model = get_model(model_name, pretrained=args.checkpoint or True, runtime=args.runtime, device=args.device)
+        from imret.apis.model_dir import model_source
+
+        model = get_model(model_source(model_name), pretrained=args.checkpoint or True, runtime=args.runtime,
+                          device=args.device)
         _check_existing(index_path, model, args.rebuild)
     except (SearchInputError, ProvenanceMismatchError, KeyError, FileNotFoundError, ValueError) as error:
         return fail("index", first_line(error))

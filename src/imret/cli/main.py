@@ -10,7 +10,7 @@ import importlib
 import sys
 from typing import Sequence
 
-SUBCOMMANDS = ("train", "test", "index", "search", "demo", "serve", "export", "evaluate")
+SUBCOMMANDS = ("train", "test", "index", "search", "demo", "serve", "export", "evaluate", "finetune")
 
 
 def build_parser() -> argparse.ArgumentParser:
