@@ -60,6 +60,8 @@ class Quality:
     queries: int
     skipped: int
     options: dict = field(default_factory=dict)
+    #: mean number of relevant images among the first 3 results (UKBench N-S is 1 + this)
+    relevant_in_top3: float = 0.0
 
     def to_json(self) -> dict:
         return {"mAP": round(self.mAP, 3), **{f"Recall@{k}": round(v, 3) for k, v in self.recall.items()},
@@ -101,7 +103,7 @@ def leave_one_out(vectors: np.ndarray, labels: np.ndarray, metric: str = "cosine
     gallery = dba_vectors(vectors, metric, dba["k"], dba.get("alpha", 0.0)) if dba else vectors
     view = GalleryView(gallery, metric) if rerankers else None
     label_t = torch.from_numpy(labels)
-    aps, hits = [], []
+    aps, hits, top3 = [], [], []
     for start in range(0, total, QUERY_BLOCK):
         own = np.arange(start, min(total, start + QUERY_BLOCK))
         scores = pairwise_similarity(torch.from_numpy(vectors[own]), gallery, metric)
@@ -119,6 +121,7 @@ def leave_one_out(vectors: np.ndarray, labels: np.ndarray, metric: str = "cosine
         block_hits = recall_hits(ranked, list(recall_at))
         block_hits[num_relevant == 0] = float("nan")
         hits.append(block_hits)
+        top3.append(ranked[:, :3].sum(dim=1).double())
     ap = torch.cat(aps)
     hit = torch.cat(hits)
     valid = ~torch.isnan(ap)
@@ -127,7 +130,8 @@ def leave_one_out(vectors: np.ndarray, labels: np.ndarray, metric: str = "cosine
     return Quality(mAP=float(ap[valid].mean()) * 100,
                    recall={k: float(hit[valid, i].mean()) * 100 for i, k in enumerate(recall_at)},
                    queries=int(valid.sum()), skipped=int((~valid).sum()),
-                   options={"rerank": [r.describe() for r in rerankers], "dba": dba})
+                   options={"rerank": [r.describe() for r in rerankers], "dba": dba},
+                   relevant_in_top3=float(torch.cat(top3)[valid].mean()))
 
 
 def encode_folder(model: Any, folder: LabelledFolder, batch_size: int = 32, progress: bool = True,

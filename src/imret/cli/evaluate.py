@@ -23,6 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--shortlist", type=int, default=100, help="results re-ranked per query (default 100)")
     parser.add_argument("--dba", metavar="k=N[,alpha=A]", default=None,
                         help="augment the gallery side with DBA first, as `imret index --dba` would")
+    parser.add_argument("--tta", metavar="flip,SIZE,...", default=None,
+                        help="test-time augmentation, as `imret index --tta` (e.g. flip or flip,224,320)")
     parser.add_argument("--cache", metavar="FILE", default=None,
                         help="keep the vectors in FILE and reuse them while the model and files are unchanged")
     parser.add_argument("--batch-size", type=int, default=32, help="images per forward pass (default 32)")
@@ -51,7 +53,9 @@ def _run(args: argparse.Namespace) -> int:
         rerankers = parse_reranks(args.rerank)
         dba = parse_dba(args.dba) if args.dba is not None else None
         folder = read_labelled_folder(args.folder)
-        model = get_model(model_source(args.model or DEFAULT_MODEL))
+        from imret.apis.tta import parse_tta, with_tta
+
+        model = with_tta(get_model(model_source(args.model or DEFAULT_MODEL)), **parse_tta(args.tta))
     except (ValueError, TypeError, KeyError, FileNotFoundError) as error:
         return fail("evaluate", first_line(error))
     vectors, labels, failed = encode_folder(model, folder, args.batch_size, not args.no_progress, args.cache)

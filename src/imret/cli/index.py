@@ -34,6 +34,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="after encoding, replace each gallery vector by a (similarity^alpha weighted) mean of "
                              "itself and its N nearest others (database-side augmentation; recorded in the "
                              "index's provenance; such an index is rebuilt, not updated: add --rebuild later)")
+    parser.add_argument("--tta", metavar="flip,SIZE,...", default=None,
+                        help="test-time augmentation: average the vectors of mirrored images (flip) and/or of several "
+                             "crop sizes (e.g. flip,224,320); recorded in the index, and search applies the same "
+                             "(default: the index's own, none for a new index)")
     parser.add_argument("--batch-size", type=int, default=32, help="images per forward pass (default 32)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -103,9 +107,15 @@ def _run(args: argparse.Namespace) -> int:
             if index_path.exists() and not args.rebuild:
                 model_name = model_name_of(GalleryIndex.open(index_path, mmap=True).provenance)
         from imret.apis.model_dir import model_source
+        from imret.apis.tta import parse_tta, tta_of, with_tta
 
-        model = get_model(model_source(model_name), pretrained=args.checkpoint or True, runtime=args.runtime,
-                          device=args.device)
+        if args.tta is not None:
+            tta = parse_tta(args.tta)
+        else:
+            tta = tta_of(GalleryIndex.open(index_path, mmap=True).provenance) \
+                if index_path.exists() and not args.rebuild else parse_tta(None)
+        model = with_tta(get_model(model_source(model_name), pretrained=args.checkpoint or True,
+                                   runtime=args.runtime, device=args.device), **tta)
         _check_existing(index_path, model, args.rebuild)
     except (SearchInputError, ProvenanceMismatchError, KeyError, FileNotFoundError, ValueError) as error:
         return fail("index", first_line(error))
