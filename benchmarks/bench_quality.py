@@ -39,6 +39,9 @@ METHODS = [
     ("k-reciprocal k1=5 k2=2 l=0.3", ["k-reciprocal:k1=5,k2=2,lambda=0.3"], None),
     ("k-reciprocal k1=7 k2=2 l=0.3", ["k-reciprocal:k1=7,k2=2,lambda=0.3"], None),
     ("alpha-qe k=3 a=3 + k-reciprocal k1=10", ["alpha-qe:k=3,alpha=3", "k-reciprocal:k1=10,k2=3,lambda=0.1"], None),
+    ("dba k=2 a=3 + qe k=2", ["qe:k=2"], {"k": 2, "alpha": 3.0}),
+    ("dba k=2 a=3 + k-reciprocal k1=5 k2=2 l=0.3", ["k-reciprocal:k1=5,k2=2,lambda=0.3"], {"k": 2, "alpha": 3.0}),
+    ("dba k=2 a=3 + k-reciprocal k1=10 k2=3 l=0.1", ["k-reciprocal:k1=10,k2=3,lambda=0.1"], {"k": 2, "alpha": 3.0}),
 ]
 
 
@@ -123,7 +126,7 @@ def quality_table(work: Path, allow_finetune: bool, tta: list[str]) -> list[dict
             model = make()
             vectors, labels = vectors_for(model, model_key.replace(":", "_").replace(",", "_"), set_name, folder, work)
             methods = METHODS if model_key == "base" else \
-                METHODS[:1] + [m for m in METHODS if m[0].startswith("k-reciprocal") or m[0].startswith("qe")]
+                METHODS[:1] + [m for m in METHODS if m[0].startswith(("k-reciprocal", "qe", "dba k=2 a=3"))]
             for method, rerank, dba in methods:
                 started = time.perf_counter()
                 q = leave_one_out(vectors, labels, rerank=rerank, dba=dba, shortlist=100)
