@@ -22,6 +22,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -106,7 +107,7 @@ def vectors_for(model, model_key: str, set_name: str, folder, work: Path) -> tup
     return vectors, labels
 
 
-def quality_table(work: Path, allow_finetune: bool, tta: list[str]) -> list[dict]:
+def quality_table(work: Path, allow_finetune: bool, tta: list[str], only: Optional[list[str]] = None) -> list[dict]:
     from imret.apis.evaluate import leave_one_out
     from imret.apis.model_dir import CONFIG_FILE
     from imret.apis.zoo import get_model
@@ -123,6 +124,8 @@ def quality_table(work: Path, allow_finetune: bool, tta: list[str]) -> list[dict
             path = tuned[set_name]
             candidates[f"finetuned[{set_name}]"] = (lambda path=path: get_model(str(path / CONFIG_FILE)))
         for model_key, make in candidates.items():
+            if only and not any(key in model_key for key in only):
+                continue
             model = make()
             vectors, labels = vectors_for(model, model_key.replace(":", "_").replace(",", "_"), set_name, folder, work)
             methods = METHODS if model_key == "base" else \
@@ -151,7 +154,7 @@ def print_table(rows: list[dict]) -> None:
     print("\n| set | model | method | mAP | R@1 | R@5 | N-S | mAP vs base cosine | R@1 vs base cosine |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        ref = plain.get(r["set"]) or base[(r["set"], r["model"])]
+        ref = plain.get(r["set"]) or base[(r["set"], r["model"])]  # the model's own cosine when base is not run
         ns = f"{r['N-S']:.3f}" if r["set"] == "ukbench600" else ""
         print(f"| {r['set']} | {r['model']} | {r['method']} | {r['mAP']:.2f} | {r['R@1']:.2f} | {r['R@5']:.2f} | {ns} "
               f"| {r['mAP'] - ref['mAP']:+.2f} | {r['R@1'] - ref['R@1']:+.2f} |")
@@ -200,6 +203,8 @@ def main() -> int:
     parser.add_argument("--work-dir", default="work_dirs/bench_quality")
     parser.add_argument("--no-finetune", action="store_true", help="use fine-tuned models only if already trained")
     parser.add_argument("--tta", nargs="*", default=[], help="TTA variants to add, e.g. flip 224,320 flip,224,320")
+    parser.add_argument("--models", nargs="*", default=None,
+                        help="run only models whose key contains one of these (base, tta, finetuned)")
     parser.add_argument("--timing", action="store_true", help="also measure re-ranking cost at 10k/100k")
     parser.add_argument("--timing-only", action="store_true")
     args = parser.parse_args()
@@ -208,7 +213,7 @@ def main() -> int:
     work = (REPO / args.work_dir).resolve()
     print(f"load average at start: {os.getloadavg()}", flush=True)
     if not args.timing_only:
-        rows = quality_table(work, not args.no_finetune, args.tta)
+        rows = quality_table(work, not args.no_finetune, args.tta, args.models)
         print_table(rows)
     if args.timing or args.timing_only:
         timing()
