@@ -12,7 +12,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from imret.io import display_name
-from imret.matching import pairwise_similarity, topk_similarity
+from imret.matching import pairwise_similarity, rank
 
 from .files import files_fingerprint, list_image_files
 from .match_grid import grid_file_name, write_match_grid
@@ -175,8 +175,8 @@ class ImageRetrievalInferencer:
         if not queries:
             return []
         features = torch.from_numpy(self.model.encode_queries(queries, max(1, batch_size)))
-        scores, indices = topk_similarity(features, self.prototype_vecs, min(topk, len(self.prototype_samples)),
-                                          self.model.similarity_fn)
+        scores, indices = rank(features, self.prototype_vecs, min(topk, len(self.prototype_samples)),
+                               self.model.similarity_fn)
         results = []
         for row_scores, row_indices in zip(scores.tolist(), indices.tolist()):
             results.append([{"match_score": score, "sample_idx": self.prototype_samples[i]["sample_idx"],

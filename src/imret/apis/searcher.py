@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
@@ -45,11 +45,15 @@ def model_name_of(provenance: Optional[dict]) -> str:
 def check_provenance(index_path: Union[str, os.PathLike], index_provenance: Optional[dict],
                      model: RetrievalModel) -> None:
     """Raise ``SearchInputError`` when the index was made by a model other than ``model`` or records none."""
+    from imret.rerank.dba import encoder_provenance
+
     if not index_provenance:
         raise SearchInputError(
             f"index {index_path} records no provenance (it was made without naming the model, e.g. through the "
             "Python API), so the model for its queries cannot be checked; rebuild it: "
             f"imret index GALLERY --out {index_path} --model {model.name} --rebuild")
+    # gallery-side transforms (DBA) change stored vectors, not how queries are encoded
+    index_provenance = encoder_provenance(index_provenance)
     changed = describe_difference(model.provenance, index_provenance)
     if changed:
         raise SearchInputError(
@@ -87,12 +91,19 @@ class IndexSearcher:
             self.model = model
         else:
             try:
-                self.model = get_model(model, pretrained=checkpoint or True, runtime=runtime, device=device)
+                from .model_dir import model_source
+
+                from .tta import tta_of, with_tta
+
+                # queries are encoded as the gallery was: same model, same test-time augmentation
+                self.model = with_tta(get_model(model_source(model), pretrained=checkpoint or True, runtime=runtime,
+                                                device=device), **tta_of(self.index.provenance))
             except KeyError as error:
                 raise SearchInputError(str(error.args[0] if error.args else error)) from None
             except (ValueError, FileNotFoundError) as error:
                 raise SearchInputError(" ".join(str(error).split()) or type(error).__name__) from None
         check_provenance(self.index_path, self.index.provenance, self.model)
+        self._gallery_view = None
 
     def __len__(self) -> int:
         return len(self.index)
@@ -107,22 +118,37 @@ class IndexSearcher:
         recorded = (metadata or {}).get("path")
         return recorded if isinstance(recorded, str) and recorded else item_id
 
-    def search(self, queries: Sequence[ImageInput], topk: int = 5, batch_size: int = 16) -> list[list[Match]]:
-        """Ranked matches of each query, best first."""
-        if topk < 1:
-            raise SearchInputError(f"--topk must be >= 1, got {topk}")
-        return self.search_vectors(self.encode_queries(queries, batch_size), topk)
+    def search(self, queries: Sequence[ImageInput], topk: int = 5, batch_size: int = 16,
+               rerank: Any = None, shortlist: int = 100) -> list[list[Match]]:
+        """Ranked matches of each query, best first.
 
-    def search_vectors(self, vectors: np.ndarray, topk: int = 5) -> list[list[Match]]:
-        """Ranked matches of query vectors (from :meth:`encode_queries`), best first."""
+        ``rerank``: a re-ranker, its text form (``'qe:k=2'``, ``'alpha-qe:k=3,alpha=3'``,
+        ``'k-reciprocal:k1=10,k2=3,lambda=0.1'``) or a list of them applied in order to the best
+        ``shortlist`` results of each query (see :mod:`imret.rerank`).
+        """
         if topk < 1:
             raise SearchInputError(f"--topk must be >= 1, got {topk}")
-        if len(self.index) == 0:
-            return [[] for _ in vectors]
+        return self.search_vectors(self.encode_queries(queries, batch_size), topk, rerank=rerank, shortlist=shortlist)
+
+    def search_vectors(self, vectors: np.ndarray, topk: int = 5, rerank: Any = None,
+                       shortlist: int = 100) -> list[list[Match]]:
+        """Ranked matches of query vectors (from :meth:`encode_queries`), best first; ``rerank`` as in :meth:`search`."""
+        if topk < 1:
+            raise SearchInputError(f"--topk must be >= 1, got {topk}")
         from imret.index.errors import IndexFormatError
+        from imret.rerank import parse_reranks
 
         try:
-            found = self.index.search(vectors, min(topk, len(self.index)))
+            rerankers = parse_reranks(rerank)
+        except (ValueError, TypeError) as error:
+            raise SearchInputError(str(error)) from None
+        if len(self.index) == 0:
+            return [[] for _ in vectors]
+        try:
+            if rerankers:
+                found = self._reranked(vectors, rerankers, topk, shortlist)
+            else:
+                found = self.index.search(vectors, min(topk, len(self.index)))
         except IndexFormatError as error:
             raise SearchInputError(str(error)) from None
         results = []
@@ -138,6 +164,31 @@ class IndexSearcher:
                                      score=float(score), metadata=dict(meta or {})))
             results.append(matches)
         return results
+
+    def _reranked(self, vectors: np.ndarray, rerankers: list, topk: int, shortlist: int):
+        """The index's own search for the shortlist, then the re-rankers, as a ``SearchResult``."""
+        from imret.index.gallery import SearchResult
+        from imret.rerank import GalleryView, rerank_search
+        from imret.rerank.shortlist import check_shortlist
+
+        try:
+            if self._gallery_view is None:
+                self._gallery_view = GalleryView(self.index.vectors(), self.index.metric)
+            length = check_shortlist(shortlist, topk, len(self.index))
+            found = self.index.search(vectors, length)
+            ids = self.index.ids
+            row_of = {item_id: row for row, item_id in enumerate(ids)}
+            initial = None
+            if all(len(row) == length for row in found.ids):
+                rows = np.array([[row_of[item_id] for item_id in row] for row in found.ids], dtype=np.int64)
+                initial = (np.asarray(found.scores, dtype=np.float32), rows)
+            scores, rows = rerank_search(vectors, self._gallery_view, rerankers, topk, length, initial=initial)
+        except ValueError as error:
+            raise SearchInputError(str(error)) from None
+        hit_ids = [[ids[r] for r in row] for row in rows]
+        flat = [item_id for row in hit_ids for item_id in row]
+        meta = dict(zip(flat, self.index.get_metadata(flat))) if flat else {}
+        return SearchResult(scores, hit_ids, [[meta[item_id] for item_id in row] for row in hit_ids])
 
 
 def matches_to_json(queries: Sequence[str], results: Sequence[Sequence[Match]]) -> list[dict]:

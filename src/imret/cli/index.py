@@ -32,6 +32,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "HNSW32 or IVF1024,PQ32")
     parser.add_argument("--rebuild", action="store_true",
                         help="start the index afresh (needed to switch an existing index to another model)")
+    parser.add_argument("--dba", metavar="k=N[,alpha=A]", default=None,
+                        help="after encoding, replace each gallery vector by a (similarity^alpha weighted) mean of "
+                             "itself and its N nearest others (database-side augmentation; recorded in the "
+                             "index's provenance; such an index is rebuilt, not updated: add --rebuild later)")
+    parser.add_argument("--tta", metavar="flip,SIZE,...", default=None,
+                        help="test-time augmentation: average the vectors of mirrored images (flip) and/or of several "
+                             "crop sizes (e.g. flip,224,320); recorded in the index, and search applies the same "
+                             "(default: the index's own, none for a new index)")
     parser.add_argument("--batch-size", type=int, default=32, help="images per forward pass (default 32)")
     parser.add_argument("--workers", type=int, default=1, metavar="P",
                         help="encode with P processes on this machine (a torchrun job; see docs/scale.md)")
@@ -64,6 +72,7 @@ def _worker_args(args: argparse.Namespace) -> list[str]:
     argv = [args.gallery, "--out", args.out, "--batch-size", str(args.batch_size), "--shard-size",
             str(args.shard_size)]
     for flag, value in (("--model", args.model), ("--index-type", args.index_type), ("--checkpoint", args.checkpoint),
+                        ("--tta", args.tta), ("--dba", args.dba),
                         ("--runtime", args.runtime), ("--device", args.device)):
         if value is not None:
             argv += [flag, str(value)]
@@ -137,15 +146,27 @@ def _run(args: argparse.Namespace) -> int:
     from imret.index.sync import sync_folder
     from imret.runtimes import RuntimeSelectionError, check_device, list_runtimes
 
+    from imret.apis.model_dir import model_source
+    from imret.apis.tta import parse_tta, tta_of, tta_provenance
+    from imret.rerank.dba import DBA_PROVENANCE_KEY, apply_dba_to_index, parse_dba
+
     try:
+        dba = parse_dba(args.dba) if args.dba is not None else None
+        if dba is not None and index_path is None:
+            raise ValueError("--dba needs a local index directory (it rewrites the stored vectors)")
         resolve_backend(index_uri).check_target(index_uri, overwrite=True)
         stored = None if args.rebuild else _stored_provenance(index_uri)
+        if stored is not None and DBA_PROVENANCE_KEY in stored:
+            raise ValueError(f"the index {shown} holds DBA-augmented vectors ({stored[DBA_PROVENANCE_KEY]}), which "
+                             "cannot be updated incrementally; add --rebuild (with --dba to augment again)")
+        tta = parse_tta(args.tta) if args.tta is not None else (tta_of(stored) if stored else parse_tta(None))
         model_name = args.model or (model_name_of(stored) if stored is not None else DEFAULT_MODEL)
         # Bad names fail here; the model itself (and its runtime) is built only when some image needs encoding.
         check_device(args.device)
         if str(args.runtime).strip().lower() not in list_runtimes():
             raise RuntimeSelectionError(f"unknown runtime {args.runtime!r}; use one of {', '.join(list_runtimes())}")
-        provenance = model_provenance(model_name, pretrained=args.checkpoint or True)
+        provenance = tta_provenance(model_provenance(model_source(model_name), pretrained=args.checkpoint or True),
+                                    **tta)
         if stored is not None:
             # check_provenance reads only the model's name and provenance, both known without building it
             check_provenance(shown, stored, SimpleNamespace(name=provenance.get("model", model_name),
@@ -158,7 +179,7 @@ def _run(args: argparse.Namespace) -> int:
     env = dist_env()
     if env is None and args.workers > 1:
         return launch_workers(_worker_args(args), args.workers)
-    encode = LazyEncoder(model_name, provenance, batch_size=args.batch_size, pretrained=args.checkpoint or True,
+    encode = LazyEncoder(model_name, provenance, batch_size=args.batch_size, tta=tta, pretrained=args.checkpoint or True,
                          runtime=args.runtime, device=torch_device(env) if env is not None else args.device)
     started = time.perf_counter()
     distributed = None
@@ -176,6 +197,13 @@ def _run(args: argparse.Namespace) -> int:
                 return EXIT_OK  # ranks other than 0: rank 0 commits and reports
     except (ProvenanceMismatchError, EncoderUnavailableError, OSError, ValueError) as error:
         return fail("index", first_line(error))
+    if dba is not None:
+        from imret.index.gallery import GalleryIndex
+
+        try:
+            apply_dba_to_index(GalleryIndex.open(index_uri, mmap=False), dba["k"], dba["alpha"])
+        except ValueError as error:
+            return fail("index", first_line(error))
     seconds = time.perf_counter() - started
     from imret.index.names import display_name, name_fields
 
@@ -195,6 +223,7 @@ def _run(args: argparse.Namespace) -> int:
         "unchanged": report.unchanged, "failed": len(report.failed), "encoded": int(report.encoded),
         "seconds": round(seconds, 3),
         "images_per_second": round(report.encoded / seconds, 2) if report.encoded and seconds > 0 else None,
+        "dba": dba,
     }
     if distributed is not None:
         summary.update(workers=distributed.world_size, encoded=distributed.encoded, reused=distributed.reused,

@@ -16,8 +16,10 @@ class LazyEncoder:
     model must agree with it, so vectors never land in an index under another model's name.
     """
 
-    def __init__(self, model_name: str, provenance: dict, batch_size: int = 32, **model_options: Any):
+    def __init__(self, model_name: str, provenance: dict, batch_size: int = 32, tta: Optional[dict] = None,
+                 **model_options: Any):
         self.model_name = model_name
+        self.tta = dict(tta or {})
         self.provenance = provenance
         self.batch_size = batch_size
         self.model_options = model_options  # for get_model: pretrained, runtime, device
@@ -28,12 +30,14 @@ class LazyEncoder:
         """Build the model now (logs ``loading model NAME ...``); a failure raises ``EncoderUnavailableError``."""
         from imret.apis.encode import make_encoder
         from imret.apis.provenance import describe_difference
+        from imret.apis.model_dir import model_source
+        from imret.apis.tta import with_tta
         from imret.apis.zoo import get_model
         from imret.index.errors import EncoderUnavailableError
 
         status("loading model %s ...", self.model_name)
         try:
-            model = get_model(self.model_name, **self.model_options)
+            model = with_tta(get_model(model_source(self.model_name), **self.model_options), **self.tta)
         except Exception as error:  # sync_folder must stop, not count every image as failed
             reason = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
             raise EncoderUnavailableError(f"model {self.model_name} could not be loaded: "

@@ -19,7 +19,7 @@ from imret.version import __version__
 from .bad_input import fail
 from .output import add_global_options, configure_output
 
-SUBCOMMANDS = ("train", "test", "index", "search", "models", "demo", "serve", "export", "verify")
+SUBCOMMANDS = ("train", "test", "index", "search", "models", "demo", "serve", "export", "verify", "evaluate", "finetune")
 # Commands that leave nothing to clean up when they return (files closed, no worker processes): as the
 # program they end without the interpreter's teardown, which takes seconds once torch is loaded.
 FAST_EXIT = frozenset({"index", "search", "models"})

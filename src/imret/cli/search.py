@@ -32,6 +32,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--shard", action="append", default=[], metavar="INDEX",
                         help="another index searched together with INDEX, as one (repeatable; same model; "
                              "exact merge of the per-index top-k)")
+    parser.add_argument("--rerank", action="append", metavar="NAME:k=v,...", default=None,
+                        help="re-rank each query's shortlist; repeat to chain. qe:k=2 (average query expansion), "
+                             "alpha-qe:k=3,alpha=3, k-reciprocal:k1=10,k2=3,lambda=0.1 (docs/quality.md)")
+    parser.add_argument("--shortlist", type=int, default=100,
+                        help="results per query handed to --rerank (default 100, at least --topk)")
     add_runtime_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -98,6 +103,8 @@ def _run(args: argparse.Namespace) -> int:
         return fail("search", f"--topk must be >= 1, got {args.topk}")
     if args.batch_size < 1:
         return fail("search", f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.shortlist < 1:
+        return fail("search", f"--shortlist must be >= 1, got {args.shortlist}")
     timer = StageTimer()
     with timer.stage("imports"):
         from imret.apis.searcher import IndexSearcher, SearchInputError, matches_to_json
@@ -109,11 +116,13 @@ def _run(args: argparse.Namespace) -> int:
             searcher = IndexSearcher(args.index, model=args.model, runtime=args.runtime, device=args.device,
                                      checkpoint=args.checkpoint)
             if args.shard:
+                if args.rerank:
+                    raise SearchInputError("--rerank works on one index; search the shards without it")
                 searcher.index = _with_shards(searcher.index, args.shard)
         with timer.stage("encode"):
             vectors = searcher.encode_queries(queries, batch_size=args.batch_size)
         with timer.stage("search"):
-            results = searcher.search_vectors(vectors, topk=args.topk)
+            results = searcher.search_vectors(vectors, topk=args.topk, rerank=args.rerank, shortlist=args.shortlist)
     except (SearchInputError, ImageDecodeError, OSError, KeyError, ValueError) as error:
         return fail("search", first_line(error))
     if args.timings:

@@ -10,6 +10,8 @@ from typing import Optional, Sequence
 
 import torch
 
+from imret.matching.rank import rank_scores
+
 AP_MODES = ("IR", "integrate")
 
 
@@ -29,14 +31,11 @@ def rank_relevance(scores: torch.Tensor, relevant: torch.Tensor, k: Optional[int
     """(N, L) relevance of each query's gallery items in descending score order.
 
     ``k`` keeps only the best ``k`` (top-k selection, no full sort); ``None`` ranks the whole gallery.
+    Order and ties follow :func:`imret.matching.rank` (equal scores: lower gallery index first).
     """
     if scores.shape != relevant.shape:
         raise ValueError(f"scores {tuple(scores.shape)} and relevance {tuple(relevant.shape)} differ in shape")
-    num_gallery = scores.shape[1]
-    if k is None or k >= num_gallery:
-        order = torch.sort(scores, dim=1, descending=True, stable=True).indices
-    else:
-        order = torch.topk(scores, k, dim=1, largest=True, sorted=True).indices
+    _, order = rank_scores(scores, k)
     return torch.gather(relevant, 1, order)
 
 

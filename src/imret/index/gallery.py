@@ -14,7 +14,7 @@ from typing import Any, Iterator, Mapping, Optional, Sequence, Union
 import numpy as np
 import torch
 
-from ..matching import SIMILARITY_FUNCTIONS, topk_similarity
+from ..matching import SIMILARITY_FUNCTIONS, rank
 from ..utils.hashing import file_sha256
 from ..version import __version__
 from . import storage
@@ -184,6 +184,7 @@ class GalleryIndex(IndexBackend):
         return dict(self._manifest["provenance"])
 
     def set_provenance(self, provenance: Mapping[str, Any]) -> None:
+        """Replace the stored provenance (saved at the next :meth:`save`)."""
         self._manifest["provenance"] = dict(provenance)
 
     @property
@@ -401,10 +402,10 @@ class GalleryIndex(IndexBackend):
                                 [[] for _ in array], [[] for _ in array])
         if backend == "exact":
             if self.metric == "cosine_similarity":
-                scores, rows = topk_similarity(torch.from_numpy(prepare_vectors(array, self.metric)),
-                                               self.vectors(), k, "dot_product")
+                scores, rows = rank(torch.from_numpy(prepare_vectors(array, self.metric)), self.vectors(), k,
+                                    "dot_product")
             else:
-                scores, rows = topk_similarity(torch.from_numpy(array), self.vectors(), k, self.metric)
+                scores, rows = rank(torch.from_numpy(array), self.vectors(), k, self.metric)
             scores, rows = scores.numpy(), rows.numpy()
         else:
             index = self._faiss_index()

@@ -10,7 +10,7 @@ from mmengine.registry import DefaultScope
 from torch import nn
 from torch.utils.data import DataLoader
 
-from imret.matching import pairwise_similarity, resolve_similarity, similarity_name
+from imret.matching import pairwise_similarity, rank_scores, resolve_similarity, similarity_name
 from imret.registry import MODELS
 from imret.structures import DataSample
 
@@ -142,10 +142,7 @@ class ImageToImageRetriever(BaseRetriever):
                              f"dimension {prototypes.shape[1]}; the prototype vectors must come from the same "
                              "encoder")
         score = pairwise_similarity(inputs, prototypes, self.similarity)
-        if self.topk == -1:
-            pred_score, pred_label = torch.sort(score, dim=1, descending=True, stable=True)
-        else:
-            pred_score, pred_label = torch.topk(score, min(self.topk, score.shape[1]), dim=1)
+        pred_score, pred_label = rank_scores(score, self.topk)
         return dict(score=score, pred_score=pred_score, pred_label=pred_label)
 
     def predict(self, inputs: torch.Tensor, data_samples: Optional[List[DataSample]] = None, **kwargs
