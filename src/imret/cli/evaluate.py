@@ -5,6 +5,7 @@ import argparse
 import json
 import sys
 
+from .output import show_progress
 from .bad_input import EXIT_OK, fail, first_line, quiet_warnings
 
 
@@ -29,7 +30,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="keep the vectors in FILE and reuse them while the model and files are unchanged")
     parser.add_argument("--batch-size", type=int, default=32, help="images per forward pass (default 32)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
 
@@ -58,7 +58,7 @@ def _run(args: argparse.Namespace) -> int:
         model = with_tta(get_model(model_source(args.model or DEFAULT_MODEL)), **parse_tta(args.tta))
     except (ValueError, TypeError, KeyError, FileNotFoundError) as error:
         return fail("evaluate", first_line(error))
-    vectors, labels, failed = encode_folder(model, folder, args.batch_size, not args.no_progress, args.cache)
+    vectors, labels, failed = encode_folder(model, folder, args.batch_size, show_progress(args), args.cache)
     for path, reason in sorted(failed.items()):
         print(f"imret evaluate: skipped unreadable image {path}: {reason}", file=sys.stderr)
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from .output import show_progress
 from .bad_input import EXIT_OK, fail, first_line, quiet_warnings
 
 
@@ -33,7 +34,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-images-per-class", type=int, default=None, help="train on at most N images per class")
     parser.add_argument("--seed", type=int, default=defaults.seed, help=f"default {defaults.seed}")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
 
@@ -58,7 +58,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         options.check()
         report = finetune(args.folder, args.out, model_source(args.model or DEFAULT_MODEL), options,
-                          progress=not args.no_progress)
+                          progress=show_progress(args))
     except (ValueError, FileNotFoundError, FileExistsError, KeyError) as error:
         return fail("finetune", first_line(error))
     if args.json:
