@@ -9,8 +9,7 @@ import os
 from pathlib import Path
 from typing import Union
 
-from .provenance import build_provenance, file_sha256
-from .zoo import ZOO, _model_from_entry, _model_from_file, entry_preprocessing, list_models
+from .zoo import check_bundle_dir, config_provenance, resolve_model_config
 
 
 def model_provenance(name_or_config: Union[str, os.PathLike], pretrained: Union[bool, str] = True) -> dict:
@@ -22,25 +21,8 @@ def model_provenance(name_or_config: Union[str, os.PathLike], pretrained: Union[
     """
     source = str(name_or_config)
     if Path(source).is_dir():
-        from imret.runtimes import BundleError, is_bundle, read_bundle
+        from imret.runtimes import read_bundle
 
-        if not is_bundle(source):
-            raise BundleError(f"{source} is a folder but not an imret export bundle (no manifest.json); "
-                              "create one with: imret export MODEL --out DIR")
+        check_bundle_dir(source)
         return read_bundle(source).provenance
-    if source in ZOO:
-        entry = ZOO[source]
-        model_cfg, weights = _model_from_entry(entry, pretrained)
-        pipeline, name = entry_preprocessing(entry)[0], entry.name
-    elif source.endswith(".py") or Path(source).is_file():
-        path = Path(source)
-        if not path.is_file():
-            raise FileNotFoundError(f"model config file {path} does not exist")
-        model_cfg, pipeline, weights = _model_from_file(path, pretrained)
-        name = str(path.resolve())
-    else:
-        raise KeyError(f"unknown model {source!r}; known models: {', '.join(list_models())} "
-                       "(or pass the path of a config file or of a bundle made by imret export)")
-    stored_cfg = {key: value for key, value in model_cfg.items() if key not in ("prototype", "pretrained")}
-    return build_provenance(name=name, encoder=stored_cfg, pipeline=pipeline,
-                            weights_sha256=file_sha256(weights) if weights and Path(weights).is_file() else None)
+    return config_provenance(*resolve_model_config(source, pretrained))

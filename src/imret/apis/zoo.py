@@ -182,12 +182,9 @@ def _model_from_file(path: Path, pretrained: Union[bool, str]) -> tuple[dict, li
     return model_cfg, pipeline, weights
 
 
-def _torch_model(name_or_config: Union[str, os.PathLike, dict], pretrained: Union[bool, str]
-                 ) -> tuple[Any, str, Preprocessing, dict]:
-    """(retriever module in eval mode on CPU, name, preprocessing, provenance)."""
-    from imret.registry import MODELS
-    import imret.models  # noqa: F401  (registers model type names)
-
+def resolve_model_config(name_or_config: Union[str, os.PathLike, dict], pretrained: Union[bool, str]
+                         ) -> tuple[dict, list, Optional[str], str]:
+    """(retriever config, test pipeline, weights file or None, name) of a zoo name, config file or dict."""
     source: Any = name_or_config
     if isinstance(source, dict):
         if "model" not in source or "pipeline" not in source:
@@ -211,18 +208,38 @@ def _torch_model(name_or_config: Union[str, os.PathLike, dict], pretrained: Unio
     else:
         raise KeyError(f"unknown model {str(source)!r}; known models: {', '.join(list_models())} "
                        "(or pass the path of a config file or of a bundle made by imret export)")
+    return model_cfg, pipeline, weights, name
 
+
+def config_provenance(model_cfg: dict, pipeline: list, weights: Optional[str], name: str) -> dict:
+    """The provenance of a model built from ``model_cfg``; the weights count by their hash, not their path."""
+    stored_cfg = {key: value for key, value in model_cfg.items() if key not in ("prototype", "pretrained")}
+    return build_provenance(name=name, encoder=stored_cfg, pipeline=pipeline,
+                            weights_sha256=file_sha256(weights) if weights and Path(weights).is_file() else None)
+
+
+def check_bundle_dir(path: Union[str, os.PathLike]) -> None:
+    """Raise ``BundleError`` when the folder ``path`` is not a bundle written by ``imret export``."""
+    from imret.runtimes import BundleError, is_bundle
+
+    if not is_bundle(path):
+        raise BundleError(f"{path} is a folder but not an imret export bundle (no manifest.json); "
+                          "create one with: imret export MODEL --out DIR")
+
+
+def _torch_model(name_or_config: Union[str, os.PathLike, dict], pretrained: Union[bool, str]
+                 ) -> tuple[Any, str, Preprocessing, dict]:
+    """(retriever module in eval mode on CPU, name, preprocessing, provenance)."""
+    from imret.registry import MODELS
+    import imret.models  # noqa: F401  (registers model type names)
+
+    model_cfg, pipeline, weights, name = resolve_model_config(name_or_config, pretrained)
     model_cfg["prototype"] = _empty_prototype()
     module = MODELS.build(model_cfg)
     module.eval()
     preprocessor = model_cfg.get("data_preprocessor")
     preprocessing = Preprocessing.from_configs(pipeline, preprocessor if isinstance(preprocessor, dict) else None)
-    # The weights are identified by their hash, not by where the file happens to be.
-    stored_cfg = {key: value for key, value in model_cfg.items() if key not in ("prototype", "pretrained")}
-    provenance = build_provenance(
-        name=name, encoder=stored_cfg, pipeline=pipeline,
-        weights_sha256=file_sha256(weights) if weights and Path(weights).is_file() else None)
-    return module, name, preprocessing, provenance
+    return module, name, preprocessing, config_provenance(model_cfg, pipeline, weights, name)
 
 
 def get_model(name_or_config: Union[str, os.PathLike, dict], pretrained: Union[bool, str] = True,
@@ -238,15 +255,12 @@ def get_model(name_or_config: Union[str, os.PathLike, dict], pretrained: Union[b
     'openvino'. ``device``: 'cpu', 'cuda', 'cuda:N', ... (default: cuda when available).
     Raises ``RuntimeSelectionError`` for an unknown or unavailable runtime or device.
     """
-    from imret.runtimes import EncoderSource, create_runtime, is_bundle
+    from imret.runtimes import EncoderSource, create_runtime
     from imret.runtimes.devices import check_device
 
     device = check_device(None if device is None else str(device))
     if not isinstance(name_or_config, dict) and Path(str(name_or_config)).is_dir():
-        if not is_bundle(name_or_config):
-            from imret.runtimes import BundleError
-            raise BundleError(f"{name_or_config} is a folder but not an imret export bundle (no manifest.json); "
-                              "create one with: imret export MODEL --out DIR")
+        check_bundle_dir(name_or_config)
         from .bundle_model import bundle_model
         return bundle_model(name_or_config, runtime=runtime, device=device)
     from imret.runtimes.registry import resolve_runtime
