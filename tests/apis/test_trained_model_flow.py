@@ -68,9 +68,8 @@ def test_trained_checkpoint_indexes_and_searches_like_imret_test(shared_datasets
     checkpoint = work / "epoch_1.pth"
     assert checkpoint.is_file()
     capsys.readouterr()
-    assert main(["test", str(config), str(checkpoint), "--work-dir", str(work)]) == 0
-    out = capsys.readouterr().out
-    tested = json.loads(out[out.rindex("{\n"):])
+    assert main(["test", str(config), str(checkpoint), "--work-dir", str(work), "--json"]) == 0
+    tested = json.loads(capsys.readouterr().out)
 
     index = tmp_path / "index"
     assert main(["index", str(data / "test"), "--out", str(index), "--model", str(config), "--checkpoint",

@@ -11,7 +11,6 @@ from imret.apis.finetune import FinetuneOptions, finetune, param_groups, split_c
 from imret.apis.evaluate import read_labelled_folder
 from imret.cli.main import main
 
-REPO = Path(__file__).resolve().parents[2]
 
 
 def _lrs_by_name(module, optimizer):
@@ -26,7 +25,7 @@ def test_flowers12_config_multiplies_only_the_arcface_head():
     from imret.engine import load_config
     from imret.registry import MODELS
 
-    cfg = load_config(REPO / "configs/arcface/efficientnet-lite0-arcface_flowers12.py")
+    cfg = load_config("arcface/efficientnet-lite0-arcface_flowers12")
     cfg.model.image_encoder[0].pretrained = False
     cfg.model.prototype = torch.zeros(1, 1280)
     with DefaultScope.overwrite_default_scope("imret"):

@@ -6,6 +6,8 @@ import shutil
 import uuid
 
 import numpy as np
+from pathlib import Path
+
 import pytest
 
 from imret.cli.main import main
@@ -133,8 +135,7 @@ def ukbench_vectors(shared_datasets_root_module):
 
 @pytest.fixture(scope="module")
 def shared_datasets_root_module():
-    from conftest import SHARED_DATASETS
-
+    SHARED_DATASETS = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
     if not SHARED_DATASETS.is_dir():
         pytest.skip(f"real data {SHARED_DATASETS} not found")
     return SHARED_DATASETS
