@@ -128,3 +128,24 @@ def test_prototype_cache_is_reused_only_for_the_same_model_and_files(default_mod
     err = capsys.readouterr().err
     assert "another model" in err and "rebuilding" in err
     assert not torch.allclose(fourth.prototype_vecs, third.prototype_vecs, atol=1e-3)
+
+
+def test_concatenated_loader_prototype_rows_follow_dataset_positions(default_model, photo_folder):
+    """A ConcatDataset repeats sample_idx (each part counts from 0): rows must still follow positions."""
+    from mmengine.dataset import pseudo_collate
+    from mmengine.registry import DefaultScope
+    from torch.utils.data import ConcatDataset
+
+    from imret.datasets import CustomDataset
+
+    paths = [str(p) for p in sorted(photo_folder.iterdir())]
+    with DefaultScope.overwrite_default_scope("imret"):
+        part = CustomDataset(data_root=str(photo_folder), with_label=False,
+                             pipeline=list(default_model.preprocessing.pipeline))
+    both = ConcatDataset([part, part])
+    loader = DataLoader(both, batch_size=3, collate_fn=pseudo_collate)
+    inferencer = ImageRetrievalInferencer(default_model, loader)
+    single = ImageRetrievalInferencer(default_model, paths).prototype_vecs
+    assert [Path(s["img_path"]) for s in inferencer.prototype_samples] == [Path(p) for p in paths * 2]
+    assert [s["sample_idx"] for s in inferencer.prototype_samples] == list(range(2 * len(paths)))
+    torch.testing.assert_close(inferencer.prototype_vecs, torch.cat([single, single]), rtol=1e-4, atol=1e-4)

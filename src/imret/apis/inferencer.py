@@ -144,16 +144,24 @@ class ImageRetrievalInferencer:
         return vectors, samples
 
     def _encode_loader(self, loader: DataLoader) -> tuple[torch.Tensor, list[dict]]:
-        """Vectors of a loader's packed batches (CHW images as loaded), normalized as the model says."""
-        chunks, samples = [], []
-        for batch in loader:
+        """Vectors of a loader's packed batches (CHW images as loaded), normalized as the model says.
+
+        Row ``i`` is the loader's dataset item ``i`` (its position), so concatenated datasets, whose items
+        repeat ``sample_idx``, and subsets are placed right; loaders without positions use ``sample_idx``.
+        """
+        from imret.models.retrievers.prototype_extraction import batches_with_positions
+
+        chunks, samples, positions = [], [], []
+        for where, batch in batches_with_positions(loader):
             images = [np.asarray(image).transpose(1, 2, 0) for image in batch["inputs"]]
             chunks.append(torch.from_numpy(self.model.encode_arrays(images)))
             data_samples = batch.get("data_samples") or [None] * len(images)
-            samples.extend(_sample_meta(s, len(samples) + i) for i, s in enumerate(data_samples))
-        order = sorted(range(len(samples)), key=lambda i: samples[i]["sample_idx"])
+            new = [_sample_meta(s, len(samples) + i) for i, s in enumerate(data_samples)]
+            samples.extend(new)
+            positions.extend(where if where is not None else [meta["sample_idx"] for meta in new])
+        order = sorted(range(len(samples)), key=lambda i: positions[i])
         vectors = torch.cat(chunks)[order] if chunks else torch.zeros(0, 0)
-        return vectors, [samples[i] for i in order]
+        return vectors, [dict(samples[i], sample_idx=positions[i]) for i in order]
 
     # ----- queries -----
     def __call__(self, inputs: Union[ImageInput, Sequence[ImageInput]], topk: int = 1,

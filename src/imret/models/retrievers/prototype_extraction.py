@@ -39,7 +39,7 @@ class _CollateWithPosition:
         return [position for position, _ in batch], self.collate([item for _, item in batch])
 
 
-def _batches_with_positions(loader: DataLoader) -> Iterator[tuple[Optional[list[int]], Any]]:
+def batches_with_positions(loader: DataLoader) -> Iterator[tuple[Optional[list[int]], Any]]:
     """``(positions, batch)`` from a loader like ``loader`` (same sampler, workers and collate)."""
     if isinstance(loader.dataset, IterableDataset) or loader.batch_sampler is None:
         for batch in loader:
@@ -84,7 +84,7 @@ def extract_prototype_vectors(loader: DataLoader, preprocess: Callable[[dict], d
     counts = torch.zeros(total, device=device)
     seen = 0
     show = progress and dist.is_main_process() and sys.stderr.isatty()
-    for positions, batch in tqdm(_batches_with_positions(loader), desc="prototype", unit="batch",
+    for positions, batch in tqdm(batches_with_positions(loader), desc="prototype", unit="batch",
                                  total=len(loader.batch_sampler or ()) or None, disable=not show,
                                  leave=False):
         data = preprocess(batch)
