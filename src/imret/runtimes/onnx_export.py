@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from imret.utils.atomic import atomic_output
+from imret.utils.cache_dir import cache_root
 
 #: Bumped when the exported graph's contract changes (inputs, outputs, exporter options).
 EXPORT_FORMAT = 1
@@ -23,8 +24,7 @@ log = logging.getLogger(__name__)
 
 def cache_dir() -> Path:
     """Where exported graphs are kept: ``$IMRET_CACHE_DIR/onnx`` (default ``~/.cache/imret/onnx``)."""
-    root = os.environ.get("IMRET_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "imret")
-    return Path(root) / "onnx"
+    return cache_root() / "onnx"
 
 
 def _state_sha256(module: Any) -> str:
