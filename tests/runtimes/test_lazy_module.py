@@ -72,3 +72,29 @@ def test_provenance_key_follows_weights_hash_and_config():
                     dict(base, preprocessing=[{"type": "CenterCrop"}])):
         assert onnx_export.export_key(None, changed, (224, 224)) != key
     assert onnx_export.export_key(None, base, (256, 256)) != key
+
+
+def test_a_module_changed_by_its_caller_gets_its_own_graph(monkeypatch, tmp_path):
+    """Weights named by hash key the graph by provenance, until a caller takes the module (and may train it)."""
+    monkeypatch.setenv("IMRET_CACHE_DIR", str(tmp_path / "cache"))
+    torch.manual_seed(5)
+    checkpoint = tmp_path / "tiny.pth"
+    seed_model = get_model(TINY, pretrained=False, runtime="torch", device="cpu")
+    torch.save({"state_dict": seed_model.module.state_dict()}, checkpoint)
+    crops = [np.random.default_rng(seed).integers(0, 256, (32, 32, 3), dtype=np.uint8) for seed in range(3)]
+
+    model = get_model(TINY, pretrained=str(checkpoint), runtime="onnxruntime", device="cpu")
+    assert model.provenance["weights_sha256"] is not None
+    before = model.encode_arrays(crops)
+    assert len(list((tmp_path / "cache" / "onnx").glob("*.onnx"))) == 1
+    # a second model of the same checkpoint reuses that graph
+    assert np.array_equal(get_model(TINY, pretrained=str(checkpoint), runtime="onnxruntime",
+                                    device="cpu").encode_arrays(crops), before)
+    assert len(list((tmp_path / "cache" / "onnx").glob("*.onnx"))) == 1
+    with torch.no_grad():
+        for parameter in model.module.parameters():
+            parameter.mul_(0.5)
+    changed = model.with_runtime("onnxruntime", "cpu").encode_arrays(crops)
+    np.testing.assert_allclose(changed, model.with_runtime("torch", "cpu").encode_arrays(crops), rtol=1e-4, atol=1e-4)
+    assert not np.allclose(changed, before, atol=1e-3)
+    assert len(list((tmp_path / "cache" / "onnx").glob("*.onnx"))) == 2

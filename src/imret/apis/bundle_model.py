@@ -46,7 +46,8 @@ def export_bundle(model: RetrievalModel, out: Union[str, os.PathLike]) -> Path:
     similarity = model.similarity if isinstance(model.similarity, str) else None
     if similarity is None:
         raise BundleError("a model with a custom similarity function cannot be exported; use a named one")
-    onnx = cached_onnx(None, model.provenance, model.preprocessing.input_size, load_module=lambda: model.module)
+    onnx = cached_onnx(None, model.provenance, model.preprocessing.input_size, load_module=lambda: model.source.module,
+                       by_provenance=not model.source.module_handed_out)
     dim = int(model.runtime.encode(model.preprocessing.normalize([_probe(model)])).shape[1])
     return write_bundle(out, onnx, name=model.name, dim=dim, preprocessing=model.preprocessing.to_json(),
                         provenance=model.provenance)

@@ -38,7 +38,7 @@ class RetrievalModel:
 
     @property
     def module(self) -> Optional[Any]:
-        return None if self.source is None else self.source.module
+        return None if self.source is None else self.source.handed_out_module()
 
     @property
     def has_module(self) -> bool:

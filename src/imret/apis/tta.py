@@ -94,9 +94,10 @@ def _runtime_for(model: RetrievalModel, crop: int) -> Any:
     from imret.runtimes import EncoderSource, create_runtime
     from imret.runtimes.onnx_export import cached_onnx
 
-    provenance = model.provenance
-    source = EncoderSource(load_module=lambda: model.module,
-                           onnx_path=lambda: cached_onnx(None, provenance, (crop, crop), load_module=lambda: model.module))
+    provenance, base = model.provenance, model.source
+    source = EncoderSource(load_module=lambda: base.module,
+                           onnx_path=lambda: cached_onnx(None, provenance, (crop, crop), load_module=lambda: base.module,
+                                                         by_provenance=not base.module_handed_out))
     return create_runtime(source, runtime=model.runtime_name, device=model.device)
 
 

@@ -280,7 +280,9 @@ def get_model(name_or_config: Union[str, os.PathLike, dict], pretrained: Union[b
 
     def onnx_path() -> Path:
         from imret.runtimes.onnx_export import cached_onnx
-        return cached_onnx(None, provenance, preprocessing.input_size, load_module=lambda: source.module)
+        # a module handed out to a caller may have been trained or edited since: key by its tensors then
+        return cached_onnx(None, provenance, preprocessing.input_size, load_module=lambda: source.module,
+                           by_provenance=not source.module_handed_out)
 
     source = EncoderSource(load_module=lambda: build_module(model_cfg), onnx_path=onnx_path)
     encoder = create_runtime(source, runtime=runtime, device=device, defer=True)

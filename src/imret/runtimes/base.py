@@ -22,6 +22,8 @@ class EncoderSource:
         self._onnx_path = onnx_path
         self._load_module = load_module
         self._lock = threading.Lock()
+        #: Whether a caller got the module (``handed_out_module``) and so may have changed its weights.
+        self.module_handed_out = module is not None
 
     @property
     def has_module(self) -> bool:
@@ -40,6 +42,14 @@ class EncoderSource:
                 if self._module is None:
                     self._module = self._load_module()
         return self._module
+
+    def handed_out_module(self) -> Optional[Any]:
+        """``module`` for a caller that may change its weights: from now on the ONNX graph is keyed by
+        the module's tensors, not by the provenance."""
+        module = self.module
+        if module is not None:
+            self.module_handed_out = True
+        return module
 
     def onnx(self) -> Path:
         """Path of the ONNX encoder (exported on first use)."""

@@ -49,17 +49,19 @@ def keyed_by_provenance(provenance: dict) -> bool:
     return provenance.get("weights_sha256") is not None
 
 
-def export_key(module: Any, provenance: dict, input_size: Optional[tuple[int, int]]) -> str:
+def export_key(module: Any, provenance: dict, input_size: Optional[tuple[int, int]],
+               by_provenance: Optional[bool] = None) -> str:
     """Cache key: the provenance (minus record-only fields), input size, export format and torch version,
     plus the module's actual tensors unless the provenance names the weights by hash (``module`` may
-    then be None)."""
+    then be None). ``by_provenance=False`` always adds the tensors (a module whose weights a caller
+    may have changed)."""
     record = {
         "provenance": {k: v for k, v in provenance.items() if k not in _NOT_IN_KEY},
         "input_size": list(input_size) if input_size else None,
         "format": EXPORT_FORMAT,
         "torch": _torch_version(),
     }
-    if not keyed_by_provenance(provenance):
+    if not (keyed_by_provenance(provenance) and by_provenance is not False):
         if module is None:
             raise ValueError("a model whose weights have no hash needs its module to compute the ONNX cache key")
         record["tensors"] = _state_sha256(module)
@@ -103,11 +105,11 @@ def export_onnx(module: Any, path: os.PathLike | str, input_size: Optional[tuple
 
 
 def cached_onnx(module: Any, provenance: dict, input_size: Optional[tuple[int, int]],
-                load_module: Optional[Callable[[], Any]] = None) -> Path:
+                load_module: Optional[Callable[[], Any]] = None, by_provenance: Optional[bool] = None) -> Path:
     """The ONNX graph of a model from the cache, exported first when it is not there yet.
 
     ``module`` is the torch module, or None with ``load_module`` building it; it is only built when the
-    key needs its tensors or the graph must be exported.
+    key needs its tensors or the graph must be exported. ``by_provenance``: see ``export_key``.
     """
     if module is None and load_module is None:
         raise ValueError("cached_onnx needs the module or a way to load it")
@@ -115,8 +117,8 @@ def cached_onnx(module: Any, provenance: dict, input_size: Optional[tuple[int, i
     def the_module() -> Any:
         return module if module is not None else load_module()  # type: ignore[misc]
 
-    by_provenance = keyed_by_provenance(provenance)
-    key = export_key(None if by_provenance else the_module(), provenance, input_size)
+    tensors_needed = not (keyed_by_provenance(provenance) and by_provenance is not False)
+    key = export_key(the_module() if tensors_needed else None, provenance, input_size, by_provenance)
     path = cache_dir() / f"encoder-{key}.onnx"
     if not path.is_file():
         log.info("exporting the encoder to ONNX (once; cached in %s)", path.parent)
