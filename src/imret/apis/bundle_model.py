@@ -31,7 +31,7 @@ def bundle_model(root: Union[str, os.PathLike], runtime: str = "auto", device: O
                           f"({str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__})"
                           "; re-export the bundle with imret export") from None
     return RetrievalModel(name=bundle.name, preprocessing=preprocessing, provenance=bundle.provenance,
-                          runtime=encoder, module=None,
+                          runtime=encoder,
                           similarity=(bundle.provenance.get("encoder") or {}).get("similarity_fn", "cosine_similarity"),
                           source=source)
 
@@ -41,12 +41,13 @@ def export_bundle(model: RetrievalModel, out: Union[str, os.PathLike]) -> Path:
     from imret.runtimes import BundleError, write_bundle
     from imret.runtimes.onnx_export import cached_onnx
 
-    if model.module is None:
+    if not model.has_module:
         raise BundleError(f"{model.name} is already an export bundle; copy its folder instead")
     similarity = model.similarity if isinstance(model.similarity, str) else None
     if similarity is None:
         raise BundleError("a model with a custom similarity function cannot be exported; use a named one")
-    onnx = cached_onnx(model.module, model.provenance, model.preprocessing.input_size)
+    onnx = cached_onnx(None, model.provenance, model.preprocessing.input_size, load_module=lambda: model.source.module,
+                       by_provenance=not model.source.module_handed_out)
     dim = int(model.runtime.encode(model.preprocessing.normalize([_probe(model)])).shape[1])
     return write_bundle(out, onnx, name=model.name, dim=dim, preprocessing=model.preprocessing.to_json(),
                         provenance=model.provenance)

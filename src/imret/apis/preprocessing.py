@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import numpy as np
@@ -122,12 +123,7 @@ def timm_preprocessing(model_name: str) -> tuple[list[dict], dict]:
     Resize the short side to ``input_size / crop_pct`` (bicubic etc. as timm says), centre-crop to
     ``input_size``, normalize with timm's mean/std on the 0-255 scale, RGB order.
     """
-    import timm
-
-    cfg = timm.models.get_pretrained_cfg(model_name)
-    if cfg is None:
-        raise KeyError(f"timm has no pretrained config for {model_name!r}")
-    cfg = cfg.to_dict() if hasattr(cfg, "to_dict") else dict(cfg)
+    cfg = _timm_pretrained_cfg(model_name)
     if cfg.get("crop_mode", "center") != "center":
         raise ValueError(f"timm's {model_name} uses crop_mode={cfg['crop_mode']!r}; only 'center' is supported")
     size = int(cfg["input_size"][-1])
@@ -141,3 +137,39 @@ def timm_preprocessing(model_name: str) -> tuple[list[dict], dict]:
     preprocessor = dict(type="ClsDataPreprocessor", mean=[round(m * 255, 4) for m in cfg["mean"]],
                         std=[round(s * 255, 4) for s in cfg["std"]], to_rgb=True)
     return pipeline, preprocessor
+
+
+#: The fields of timm's pretrained config that decide the preprocessing.
+_TIMM_FIELDS = ("input_size", "crop_pct", "crop_mode", "interpolation", "mean", "std")
+
+
+def _timm_pretrained_cfg(model_name: str) -> dict:
+    """The preprocessing fields of timm's pretrained config of ``model_name``, kept on disk per timm
+    version so that a model whose ONNX graph is cached starts without importing timm (and torch)."""
+    import json
+    from importlib.metadata import version
+
+    from imret.utils.atomic import atomic_output
+    from imret.utils.cache_dir import cache_root
+
+    path = cache_root() / "timm" / f"{model_name}-timm{version('timm')}.json"
+    try:
+        cached = json.loads(path.read_text())
+        if isinstance(cached, dict) and all(key in cached for key in ("input_size", "mean", "std", "interpolation")):
+            return cached
+    except (OSError, ValueError):
+        pass  # absent or unreadable: ask timm again
+    import timm
+
+    cfg = timm.models.get_pretrained_cfg(model_name)
+    if cfg is None:
+        raise KeyError(f"timm has no pretrained config for {model_name!r}")
+    cfg = cfg.to_dict() if hasattr(cfg, "to_dict") else dict(cfg)
+    fields = {key: cfg[key] for key in _TIMM_FIELDS if key in cfg}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_output(path) as temp:
+            Path(temp).write_text(json.dumps(fields, default=list))
+    except OSError:
+        pass  # a read-only cache only costs the timm import next time
+    return fields

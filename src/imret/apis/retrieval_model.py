@@ -22,8 +22,8 @@ class RetrievalModel:
         provenance: what decides the vectors (model, encoder config, weights hash, preprocessing); the
             runtime and the device are not part of it, so vectors from any runtime are comparable.
         runtime: the encoder runtime in use (``runtime.name``, ``runtime.device``).
-        module: the underlying torch retriever (``nn.Module``) for training or fine-tuning; None for an
-            export bundle.
+        module: the underlying torch retriever (``nn.Module``) for training or fine-tuning, built on
+            first read when the runtime did not need it; None for an export bundle.
         similarity: the retriever's similarity ('cosine_similarity', ...) or callable.
     """
 
@@ -31,11 +31,19 @@ class RetrievalModel:
     preprocessing: Preprocessing
     provenance: dict
     runtime: Any
-    module: Optional[Any] = None
     similarity: Any = "cosine_similarity"
-    #: What runtimes are built from (``imret.runtimes.EncoderSource``); used by ``with_runtime``.
+    #: What runtimes are built from (``imret.runtimes.EncoderSource``); used by ``with_runtime`` and ``module``.
     source: Optional[Any] = field(default=None, repr=False, compare=False)
     _transform: Optional[ImageTransform] = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def module(self) -> Optional[Any]:
+        return None if self.source is None else self.source.handed_out_module()
+
+    @property
+    def has_module(self) -> bool:
+        """Whether a torch module is there or can be built (False for an export bundle)."""
+        return self.source is not None and self.source.has_module
 
     @property
     def runtime_name(self) -> str:

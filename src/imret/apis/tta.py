@@ -59,6 +59,9 @@ class TTAModel(RetrievalModel):
     scales: Optional[list] = None
     views: list = field(default_factory=list)  # [(Preprocessing, runtime)] per scale
 
+    def with_runtime(self, runtime: str = "auto", device: Optional[str] = None) -> "RetrievalModel":
+        raise ValueError("choose the runtime before applying test-time augmentation (with_runtime, then with_tta)")
+
     @property
     def transform(self) -> _Views:
         if self._transform is None:
@@ -85,14 +88,16 @@ def _runtime_for(model: RetrievalModel, crop: int) -> Any:
         return model.runtime
     if model.runtime_name == "torch":
         return model.runtime  # eager torch takes any input size
-    if model.module is None:
+    if not model.has_module:
         raise ValueError(f"multi-scale TTA with the {model.runtime_name} runtime needs the model's torch module; "
                          "an export bundle supports flip only (or use --runtime torch)")
     from imret.runtimes import EncoderSource, create_runtime
     from imret.runtimes.onnx_export import cached_onnx
 
-    module, provenance = model.module, model.provenance
-    source = EncoderSource(module=module, onnx_path=lambda: cached_onnx(module, provenance, (crop, crop)))
+    provenance, base = model.provenance, model.source
+    source = EncoderSource(load_module=lambda: base.module,
+                           onnx_path=lambda: cached_onnx(None, provenance, (crop, crop), load_module=lambda: base.module,
+                                                         by_provenance=not base.module_handed_out))
     return create_runtime(source, runtime=model.runtime_name, device=model.device)
 
 
@@ -127,7 +132,7 @@ def with_tta(model: RetrievalModel, flip: bool = False, scales: Optional[Sequenc
         views.append((preprocessing, _runtime_for(model, crop)))
     provenance = tta_provenance(model.provenance, flip, scales)
     return TTAModel(name=model.name, preprocessing=model.preprocessing, provenance=provenance, runtime=model.runtime,
-                    module=model.module, similarity=model.similarity, flip=bool(flip), scales=scales, views=views)
+                    source=model.source, similarity=model.similarity, flip=bool(flip), scales=scales, views=views)
 
 
 def parse_tta(text: Optional[str]) -> dict:

@@ -208,6 +208,8 @@ def resolve_model_config(name_or_config: Union[str, os.PathLike, dict], pretrain
     else:
         raise KeyError(f"unknown model {str(source)!r}; known models: {', '.join(list_models())} "
                        "(or pass the path of a config file or of a bundle made by imret export)")
+    if isinstance(pretrained, (str, os.PathLike)) and "://" not in str(pretrained) and not Path(pretrained).is_file():
+        raise FileNotFoundError(f"checkpoint {pretrained} does not exist; pass the path of a weights file")
     return model_cfg, pipeline, weights, name
 
 
@@ -223,23 +225,25 @@ def check_bundle_dir(path: Union[str, os.PathLike]) -> None:
     from imret.runtimes import BundleError, is_bundle
 
     if not is_bundle(path):
-        raise BundleError(f"{path} is a folder but not an imret export bundle (no manifest.json); "
-                          "create one with: imret export MODEL --out DIR")
+        raise BundleError(f"{path} is a folder but not an imret export bundle (no manifest.json) and not a "
+                          "fine-tuned model folder (config.py + weights.pth); create one with: "
+                          "imret export MODEL --out DIR, or imret finetune")
 
 
-def _torch_model(name_or_config: Union[str, os.PathLike, dict], pretrained: Union[bool, str]
-                 ) -> tuple[Any, str, Preprocessing, dict]:
-    """(retriever module in eval mode on CPU, name, preprocessing, provenance)."""
+def model_folder_source(name_or_config: Any) -> Any:
+    """``name_or_config`` unchanged, or ``DIR/config.py`` when it is a fine-tuned model folder."""
+    from .model_dir import model_source
+    return name_or_config if isinstance(name_or_config, dict) else model_source(name_or_config)
+
+
+def build_module(model_cfg: dict) -> Any:
+    """The retriever module of ``model_cfg`` (weights loaded), in eval mode on CPU."""
     from imret.registry import MODELS
     import imret.models  # noqa: F401  (registers model type names)
 
-    model_cfg, pipeline, weights, name = resolve_model_config(name_or_config, pretrained)
-    model_cfg["prototype"] = _empty_prototype()
-    module = MODELS.build(model_cfg)
+    module = MODELS.build(dict(copy.deepcopy(model_cfg), prototype=_empty_prototype()))
     module.eval()
-    preprocessor = model_cfg.get("data_preprocessor")
-    preprocessing = Preprocessing.from_configs(pipeline, preprocessor if isinstance(preprocessor, dict) else None)
-    return module, name, preprocessing, config_provenance(model_cfg, pipeline, weights, name)
+    return module
 
 
 def get_model(name_or_config: Union[str, os.PathLike, dict], pretrained: Union[bool, str] = True,
@@ -248,30 +252,39 @@ def get_model(name_or_config: Union[str, os.PathLike, dict], pretrained: Union[b
 
     ``name_or_config`` is a zoo name (see ``list_models``), a path to an mmengine config file
     (with ``model`` and a test pipeline; its top-level ``data_preprocessor`` applies), a dict
-    ``{'model': ..., 'pipeline': ...}``, or a bundle folder written by ``imret export``.
+    ``{'model': ..., 'pipeline': ...}``, a fine-tuned model folder written by ``imret finetune`` or a
+    bundle folder written by ``imret export``.
     ``pretrained``: True loads the model's pretrained weights, False keeps random weights, a path
     loads that checkpoint (e.g. one written by ``imret train``; read weights-only).
     ``runtime``: 'auto' (the fastest installed runtime for the device), 'torch', 'onnxruntime' or
     'openvino'. ``device``: 'cpu', 'cuda', 'cuda:N', ... (default: cuda when available).
+    The torch module is built only when needed: for the torch runtime, to export the ONNX graph when
+    it is not cached yet, or when ``.module`` is read.
     Raises ``RuntimeSelectionError`` for an unknown or unavailable runtime or device.
     """
     from imret.runtimes import EncoderSource, create_runtime
     from imret.runtimes.devices import check_device
 
     device = check_device(None if device is None else str(device))
+    name_or_config = model_folder_source(name_or_config)
     if not isinstance(name_or_config, dict) and Path(str(name_or_config)).is_dir():
         check_bundle_dir(name_or_config)
         from .bundle_model import bundle_model
         return bundle_model(name_or_config, runtime=runtime, device=device)
     from imret.runtimes.registry import resolve_runtime
     resolve_runtime(runtime, device, EncoderSource(module=object()))  # bad names fail before any model loads
-    module, name, preprocessing, provenance = _torch_model(name_or_config, pretrained)
+    model_cfg, pipeline, weights, name = resolve_model_config(name_or_config, pretrained)
+    preprocessor = model_cfg.get("data_preprocessor")
+    preprocessing = Preprocessing.from_configs(pipeline, preprocessor if isinstance(preprocessor, dict) else None)
+    provenance = config_provenance(model_cfg, pipeline, weights, name)
 
     def onnx_path() -> Path:
         from imret.runtimes.onnx_export import cached_onnx
-        return cached_onnx(module, provenance, preprocessing.input_size)
+        # a module handed out to a caller may have been trained or edited since: key by its tensors then
+        return cached_onnx(None, provenance, preprocessing.input_size, load_module=lambda: source.module,
+                           by_provenance=not source.module_handed_out)
 
-    source = EncoderSource(module=module, onnx_path=onnx_path)
+    source = EncoderSource(load_module=lambda: build_module(model_cfg), onnx_path=onnx_path)
     encoder = create_runtime(source, runtime=runtime, device=device, defer=True)
     return RetrievalModel(name=name, preprocessing=preprocessing, provenance=provenance, runtime=encoder,
-                          module=module, similarity=getattr(module, "similarity", "cosine_similarity"), source=source)
+                          similarity=model_cfg.get("similarity_fn", "cosine_similarity"), source=source)

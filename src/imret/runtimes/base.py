@@ -1,6 +1,7 @@
 """The encoder runtime interface: a preprocessed float batch in, one feature vector per image out."""
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Optional
@@ -9,19 +10,46 @@ import numpy as np
 
 
 class EncoderSource:
-    """What a runtime can be built from: a torch module, an ONNX file, or both.
+    """What a runtime can be built from: a torch module (or a loader building it), an ONNX file, or both.
 
     ``onnx_path`` is a callable so the ONNX graph is only exported (or read from the cache) when a
-    runtime that needs it is chosen.
+    runtime that needs it is chosen; ``load_module`` builds the module the first time ``module`` is read.
     """
 
-    def __init__(self, module: Optional[Any] = None, onnx_path: Optional[Callable[[], Path]] = None):
-        self.module = module
+    def __init__(self, module: Optional[Any] = None, onnx_path: Optional[Callable[[], Path]] = None,
+                 load_module: Optional[Callable[[], Any]] = None):
+        self._module = module
         self._onnx_path = onnx_path
+        self._load_module = load_module
+        self._lock = threading.Lock()
+        #: Whether a caller got the module (``handed_out_module``) and so may have changed its weights.
+        self.module_handed_out = module is not None
 
     @property
     def has_module(self) -> bool:
-        return self.module is not None
+        """Whether a torch module is there or can be built."""
+        return self._module is not None or self._load_module is not None
+
+    @property
+    def module_loaded(self) -> bool:
+        return self._module is not None
+
+    @property
+    def module(self) -> Optional[Any]:
+        """The torch module (built now by ``load_module`` if not yet), or None."""
+        if self._module is None and self._load_module is not None:
+            with self._lock:
+                if self._module is None:
+                    self._module = self._load_module()
+        return self._module
+
+    def handed_out_module(self) -> Optional[Any]:
+        """``module`` for a caller that may change its weights: from now on the ONNX graph is keyed by
+        the module's tensors, not by the provenance."""
+        module = self.module
+        if module is not None:
+            self.module_handed_out = True
+        return module
 
     def onnx(self) -> Path:
         """Path of the ONNX encoder (exported on first use)."""

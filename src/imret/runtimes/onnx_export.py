@@ -7,9 +7,10 @@ import logging
 import os
 import warnings
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from imret.utils.atomic import atomic_output
+from imret.utils.cache_dir import cache_root
 
 #: Bumped when the exported graph's contract changes (inputs, outputs, exporter options).
 EXPORT_FORMAT = 1
@@ -23,8 +24,7 @@ log = logging.getLogger(__name__)
 
 def cache_dir() -> Path:
     """Where exported graphs are kept: ``$IMRET_CACHE_DIR/onnx`` (default ``~/.cache/imret/onnx``)."""
-    root = os.environ.get("IMRET_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "imret")
-    return Path(root) / "onnx"
+    return cache_root() / "onnx"
 
 
 def _state_sha256(module: Any) -> str:
@@ -38,17 +38,33 @@ def _state_sha256(module: Any) -> str:
     return digest.hexdigest()
 
 
-def export_key(module: Any, provenance: dict, input_size: Optional[tuple[int, int]]) -> str:
-    """Cache key: the provenance (minus record-only fields), the module's actual tensors, input size,
-    export format and torch version."""
-    import torch
+def _torch_version() -> str:
+    from importlib.metadata import version
+    return version("torch")  # without importing torch
+
+
+def keyed_by_provenance(provenance: dict) -> bool:
+    """Whether the cache key comes from the provenance alone: only when the weights are identified by
+    their hash (random or downloaded-by-the-backbone weights are keyed by the module's tensors)."""
+    return provenance.get("weights_sha256") is not None
+
+
+def export_key(module: Any, provenance: dict, input_size: Optional[tuple[int, int]],
+               by_provenance: Optional[bool] = None) -> str:
+    """Cache key: the provenance (minus record-only fields), input size, export format and torch version,
+    plus the module's actual tensors unless the provenance names the weights by hash (``module`` may
+    then be None). ``by_provenance=False`` always adds the tensors (a module whose weights a caller
+    may have changed)."""
     record = {
         "provenance": {k: v for k, v in provenance.items() if k not in _NOT_IN_KEY},
-        "tensors": _state_sha256(module),
         "input_size": list(input_size) if input_size else None,
         "format": EXPORT_FORMAT,
-        "torch": torch.__version__,
+        "torch": _torch_version(),
     }
+    if not (keyed_by_provenance(provenance) and by_provenance is not False):
+        if module is None:
+            raise ValueError("a model whose weights have no hash needs its module to compute the ONNX cache key")
+        record["tensors"] = _state_sha256(module)
     text = json.dumps(record, sort_keys=True, separators=(",", ":"), default=repr)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
@@ -88,10 +104,23 @@ def export_onnx(module: Any, path: os.PathLike | str, input_size: Optional[tuple
         module.to(device)
 
 
-def cached_onnx(module: Any, provenance: dict, input_size: Optional[tuple[int, int]]) -> Path:
-    """The ONNX graph of ``module`` from the cache, exported first when it is not there yet."""
-    path = cache_dir() / f"encoder-{export_key(module, provenance, input_size)}.onnx"
+def cached_onnx(module: Any, provenance: dict, input_size: Optional[tuple[int, int]],
+                load_module: Optional[Callable[[], Any]] = None, by_provenance: Optional[bool] = None) -> Path:
+    """The ONNX graph of a model from the cache, exported first when it is not there yet.
+
+    ``module`` is the torch module, or None with ``load_module`` building it; it is only built when the
+    key needs its tensors or the graph must be exported. ``by_provenance``: see ``export_key``.
+    """
+    if module is None and load_module is None:
+        raise ValueError("cached_onnx needs the module or a way to load it")
+
+    def the_module() -> Any:
+        return module if module is not None else load_module()  # type: ignore[misc]
+
+    tensors_needed = not (keyed_by_provenance(provenance) and by_provenance is not False)
+    key = export_key(the_module() if tensors_needed else None, provenance, input_size, by_provenance)
+    path = cache_dir() / f"encoder-{key}.onnx"
     if not path.is_file():
         log.info("exporting the encoder to ONNX (once; cached in %s)", path.parent)
-        export_onnx(module, path, input_size)
+        export_onnx(the_module(), path, input_size)
     return path
