@@ -9,12 +9,8 @@ from imret.apis.finetune import write_model_dir
 from imret.apis.model_provenance import model_provenance
 from imret.apis.provenance import file_sha256
 
-TINY = {"model": dict(type="ImageToImageRetriever",
-                      image_encoder=[dict(type="ResNet", depth=18), dict(type="GlobalAveragePooling")],
-                      data_preprocessor=dict(mean=[127.5] * 3, std=[64.0] * 3, to_rgb=True)),
-        "pipeline": [dict(type="LoadImageFromFile"), dict(type="ResizeEdge", scale=40),
-                     dict(type="CenterCrop", crop_size=32), dict(type="PackInputs")],
-        "name": "tiny-resnet18"}
+from tiny_model import TINY
+
 
 
 def test_get_model_and_provenance_accept_a_model_folder(tmp_path):

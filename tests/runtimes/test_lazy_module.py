@@ -10,6 +10,8 @@ import imret.apis.zoo as zoo
 import imret.runtimes.onnx_export as onnx_export
 from imret.apis import DEFAULT_MODEL, get_model
 
+from tiny_model import TINY
+
 
 def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
@@ -32,12 +34,6 @@ def test_warm_cache_encodes_without_building_the_module(torch_model, real_photos
     assert model.module is not None and len(built) == 1 and model.source.module_loaded
 
 
-TINY = {"model": dict(type="ImageToImageRetriever",
-                      image_encoder=[dict(type="ResNet", depth=18), dict(type="GlobalAveragePooling")],
-                      data_preprocessor=dict(mean=[127.5] * 3, std=[64.0] * 3, to_rgb=True)),
-        "pipeline": [dict(type="LoadImageFromFile"), dict(type="ResizeEdge", scale=40),
-                     dict(type="CenterCrop", crop_size=32), dict(type="PackInputs")],
-        "name": "tiny-resnet18"}
 
 
 def test_random_weights_never_share_a_graph(monkeypatch, tmp_path):

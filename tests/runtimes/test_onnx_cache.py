@@ -7,12 +7,8 @@ import torch
 import imret.runtimes.onnx_export as onnx_export
 from imret.apis import get_model
 
-TINY = {"model": dict(type="ImageToImageRetriever",
-                      image_encoder=[dict(type="ResNet", depth=18), dict(type="GlobalAveragePooling")],
-                      data_preprocessor=dict(mean=[127.5] * 3, std=[64.0] * 3, to_rgb=True)),
-        "pipeline": [dict(type="LoadImageFromFile"), dict(type="ResizeEdge", scale=40),
-                     dict(type="CenterCrop", crop_size=32), dict(type="PackInputs")],
-        "name": "tiny-resnet18"}
+from tiny_model import TINY
+
 
 
 @pytest.fixture(scope="module")
