@@ -39,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="open connections allowed; further ones get 503 (default 512)")
     parser.add_argument("--reload-interval", type=float, default=1.0,
                         help="seconds between checks for a re-indexed INDEX (default 1)")
-    parser.add_argument("--runtime", default=None, help="encoder runtime: torch, onnxruntime or openvino")
+    parser.add_argument("--runtime", default=None, help="encoder runtime: auto, torch, onnxruntime or openvino (default auto)")
     parser.add_argument("--device", default=None, help="device for the encoder, e.g. cpu or cuda:0")
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"),
                         help="server log detail (default info; debug also logs every request)")
@@ -49,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Serve until interrupted; 1 when the options or the index cannot be used."""
     with quiet_warnings():
-        from imret.server.adapter import IndexLoadError, check_index, model_options
+        from imret.server.adapter import IndexLoadError, check_index
         from imret.server.config import ServerConfig
         from imret.server.run import bind, serve
 
@@ -65,7 +65,6 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as error:
             return fail("serve", first_line(error))
         try:
-            model_options(config.runtime, config.device)
             count = check_index(args.index)
         except IndexLoadError as error:
             return fail("serve", first_line(error))

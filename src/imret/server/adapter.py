@@ -6,7 +6,6 @@ functions here; the rest of the server sees :class:`Encoder`, :class:`GallerySna
 """
 from __future__ import annotations
 
-import inspect
 import io
 import os
 import posixpath
@@ -73,28 +72,6 @@ def check_index(index_path: str) -> int:
     except Exception as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise IndexLoadError(f"{index_path} is not a readable imret index ({reason})") from None
-
-
-def model_options(runtime: Optional[str], device: Optional[str]) -> dict[str, str]:
-    """The ``get_model`` keyword arguments for ``--runtime``/``--device``; IndexLoadError when unsupported."""
-    from imret.apis.zoo import get_model
-
-    accepted = inspect.signature(get_model).parameters
-    options: dict[str, str] = {}
-    for key, value, only in (("runtime", runtime, "torch"), ("device", device, "cpu")):
-        if value is None:
-            continue
-        if key in accepted:
-            options[key] = value
-        elif value != only:
-            raise IndexLoadError(f"--{key} {value} is not available in this imret build (only {only})")
-    return options
-
-
-def _get_model(name: str, runtime: Optional[str], device: Optional[str]) -> Any:
-    from imret.apis.zoo import get_model
-
-    return get_model(name, **model_options(runtime, device))
 
 
 class Encoder:
@@ -218,14 +195,12 @@ def _version_name(index_path: str) -> str:
 def load(index_path: str, runtime: Optional[str] = None, device: Optional[str] = None
          ) -> tuple[Encoder, GallerySnapshot]:
     """The model named by the index's provenance and the index's current version."""
-    from imret.apis.searcher import IndexSearcher, SearchInputError, model_name_of
-    from imret.index.gallery import GalleryIndex
+    from imret.apis.searcher import IndexSearcher, SearchInputError
 
     try:
-        name = model_name_of(GalleryIndex.open(index_path, mmap=True).provenance)
-        model = _get_model(name, runtime, device)
         version = _version_name(index_path)
-        searcher = IndexSearcher(index_path, model=model)
+        # the searcher builds the model the index records, with the index's test-time augmentation
+        searcher = IndexSearcher(index_path, runtime=runtime or "auto", device=device)
     except IndexLoadError:
         raise
     except (SearchInputError, KeyError, OSError, ValueError) as error:

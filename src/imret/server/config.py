@@ -5,8 +5,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Optional
 
-RUNTIMES = ("torch", "onnxruntime", "openvino")
-_DEVICE = re.compile(r"^(cpu|cuda|mps|xpu)(:\d+)?$")
 
 
 @dataclass(frozen=True)
@@ -50,10 +48,15 @@ class ServerConfig:
             raise ValueError(f"--topk {self.default_topk} is above the maximum {self.max_topk}")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"--port must be in 0..65535, got {self.port}")
-        if self.runtime is not None and self.runtime not in RUNTIMES:
-            raise ValueError(f"--runtime must be one of {', '.join(RUNTIMES)}, got {self.runtime!r}")
-        if self.device is not None and not _DEVICE.match(self.device):
-            raise ValueError(f"--device must look like cpu, cuda or cuda:0, got {self.device!r}")
+        from imret.runtimes import RuntimeSelectionError, check_device, list_runtimes
+
+        if self.runtime is not None and self.runtime not in list_runtimes():
+            raise ValueError(f"--runtime must be one of {', '.join(list_runtimes())}, got {self.runtime!r}")
+        if self.device is not None:
+            try:
+                check_device(self.device)
+            except RuntimeSelectionError:
+                raise ValueError(f"--device must look like cpu, cuda or cuda:0, got {self.device!r}") from None
         for origin in self.cors_origins:
             if origin != "*" and not re.match(r"^https?://[^/\s]+$", origin):
                 raise ValueError(f"--cors-origin must be '*' or scheme://host[:port] without a path, got {origin!r}")
