@@ -2,7 +2,7 @@
 
 The config names its weights as ``'{{ fileDirname }}/weights.pth'``, so the folder can be moved and
 ``get_model('DIR/config.py')`` loads the weights in it. ``model_source`` maps a model folder to that
-config for commands that take ``--model``.
+config; ``get_model`` and ``model_provenance`` apply it, so every ``--model`` takes the folder.
 """
 from __future__ import annotations
 

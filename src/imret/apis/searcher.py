@@ -91,12 +91,10 @@ class IndexSearcher:
             self.model = model
         else:
             try:
-                from .model_dir import model_source
-
                 from .tta import tta_of, with_tta
 
                 # queries are encoded as the gallery was: same model, same test-time augmentation
-                self.model = with_tta(get_model(model_source(model), pretrained=checkpoint or True, runtime=runtime,
+                self.model = with_tta(get_model(model, pretrained=checkpoint or True, runtime=runtime,
                                                 device=device), **tta_of(self.index.provenance))
             except KeyError as error:
                 raise SearchInputError(str(error.args[0] if error.args else error)) from None

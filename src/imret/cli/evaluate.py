@@ -41,7 +41,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from imret.apis.evaluate import encode_folder, leave_one_out, read_labelled_folder
-    from imret.apis.model_dir import model_source
     from imret.apis.zoo import DEFAULT_MODEL, get_model
     from imret.rerank import parse_dba, parse_reranks
 
@@ -55,7 +54,7 @@ def _run(args: argparse.Namespace) -> int:
         folder = read_labelled_folder(args.folder)
         from imret.apis.tta import parse_tta, with_tta
 
-        model = with_tta(get_model(model_source(args.model or DEFAULT_MODEL)), **parse_tta(args.tta))
+        model = with_tta(get_model(args.model or DEFAULT_MODEL), **parse_tta(args.tta))
     except (ValueError, TypeError, KeyError, FileNotFoundError) as error:
         return fail("evaluate", first_line(error))
     vectors, labels, failed = encode_folder(model, folder, args.batch_size, show_progress(args), args.cache)

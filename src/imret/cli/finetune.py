@@ -48,7 +48,6 @@ def _run(args: argparse.Namespace) -> int:
 
     from imret.apis.finetune import finetune
     from imret.apis.finetune_options import FinetuneOptions
-    from imret.apis.model_dir import model_source
     from imret.apis.zoo import DEFAULT_MODEL
 
     options = FinetuneOptions(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
@@ -57,7 +56,7 @@ def _run(args: argparse.Namespace) -> int:
                               max_images_per_class=args.max_images_per_class)
     try:
         options.check()
-        report = finetune(args.folder, args.out, model_source(args.model or DEFAULT_MODEL), options,
+        report = finetune(args.folder, args.out, args.model or DEFAULT_MODEL, options,
                           progress=show_progress(args))
     except (ValueError, FileNotFoundError, FileExistsError, KeyError) as error:
         return fail("finetune", first_line(error))

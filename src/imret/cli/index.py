@@ -146,7 +146,6 @@ def _run(args: argparse.Namespace) -> int:
     from imret.index.sync import sync_folder
     from imret.runtimes import RuntimeSelectionError, check_device, list_runtimes
 
-    from imret.apis.model_dir import model_source
     from imret.apis.tta import parse_tta, tta_of, tta_provenance
     from imret.rerank.dba import DBA_PROVENANCE_KEY, apply_dba_to_index, parse_dba
 
@@ -165,7 +164,7 @@ def _run(args: argparse.Namespace) -> int:
         check_device(args.device)
         if str(args.runtime).strip().lower() not in list_runtimes():
             raise RuntimeSelectionError(f"unknown runtime {args.runtime!r}; use one of {', '.join(list_runtimes())}")
-        provenance = tta_provenance(model_provenance(model_source(model_name), pretrained=args.checkpoint or True),
+        provenance = tta_provenance(model_provenance(model_name, pretrained=args.checkpoint or True),
                                     **tta)
         if stored is not None:
             # check_provenance reads only the model's name and provenance, both known without building it

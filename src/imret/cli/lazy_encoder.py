@@ -30,14 +30,13 @@ class LazyEncoder:
         """Build the model now (logs ``loading model NAME ...``); a failure raises ``EncoderUnavailableError``."""
         from imret.apis.encode import make_encoder
         from imret.apis.provenance import describe_difference
-        from imret.apis.model_dir import model_source
         from imret.apis.tta import with_tta
         from imret.apis.zoo import get_model
         from imret.index.errors import EncoderUnavailableError
 
         status("loading model %s ...", self.model_name)
         try:
-            model = with_tta(get_model(model_source(self.model_name), **self.model_options), **self.tta)
+            model = with_tta(get_model(self.model_name, **self.model_options), **self.tta)
         except Exception as error:  # sync_folder must stop, not count every image as failed
             reason = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
             raise EncoderUnavailableError(f"model {self.model_name} could not be loaded: "
