@@ -73,3 +73,21 @@ def test_search_rerank_bad_spec_is_one_line_error(ukbench_indexes, capsys):
     assert main(["search", str(work / "plain"), str(gallery / "ukbench00000.jpg"), "--rerank",
                  "k-reciprocal:k1=30", "--shortlist", "10"]) == 1
     assert "shortlist longer than k1" in capsys.readouterr().err
+
+
+def test_search_rerank_on_milvus_lite_equals_local(ukbench_indexes, capsys):
+    """Re-ranking reads the gallery through the back-end interface, so a Milvus index re-ranks like a local one."""
+    gallery, work = ukbench_indexes
+    uri = f"milvus-lite:{work / 'rerank.db'}"
+    assert main(["index", str(gallery), "--out", uri, "--no-progress"]) == 0
+    capsys.readouterr()
+    queries = [str(gallery / f"ukbench{n:05d}.jpg") for n in (0, 5, 10)]
+    options = ["--topk", "4", "--json", "--rerank", "k-reciprocal:k1=4,k2=2,lambda=0.3", "--shortlist", "12"]
+    found = {}
+    for name, target in (("local", str(work / "plain")), ("milvus", uri)):
+        assert main(["search", target, *queries, *options]) == 0
+        found[name] = json.loads(capsys.readouterr().out)
+    for local, milvus in zip(found["local"], found["milvus"]):
+        assert [m["id"] for m in milvus["matches"]] == [m["id"] for m in local["matches"]]
+        np.testing.assert_allclose([m["score"] for m in milvus["matches"]], [m["score"] for m in local["matches"]],
+                                   atol=1e-4)

@@ -171,16 +171,18 @@ class IndexSearcher:
 
         try:
             if self._gallery_view is None:
-                self._gallery_view = GalleryView(self.index.vectors(), self.index.metric)
+                # read once through the back-end interface (any back end), with the row of every id
+                ids = list(self.index.iter_ids())
+                self._gallery_view = (ids, {item_id: row for row, item_id in enumerate(ids)},
+                                      GalleryView(self.index.get_vectors(ids), self.index.metric))
+            ids, row_of, view = self._gallery_view
             length = check_shortlist(shortlist, topk, len(self.index))
             found = self.index.search(vectors, length)
-            ids = self.index.ids
-            row_of = {item_id: row for row, item_id in enumerate(ids)}
             initial = None
             if all(len(row) == length for row in found.ids):
                 rows = np.array([[row_of[item_id] for item_id in row] for row in found.ids], dtype=np.int64)
                 initial = (np.asarray(found.scores, dtype=np.float32), rows)
-            scores, rows = rerank_search(vectors, self._gallery_view, rerankers, topk, length, initial=initial)
+            scores, rows = rerank_search(vectors, view, rerankers, topk, length, initial=initial)
         except ValueError as error:
             raise SearchInputError(str(error)) from None
         hit_ids = [[ids[r] for r in row] for row in rows]
