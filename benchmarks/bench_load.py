@@ -6,8 +6,11 @@ settings are ``imret`` (``imret.utils.threads.configure_threads`` before the lib
 CLI does, and imret's runtimes, which use ``ort_session_options`` / ``openvino_config``) or ``default``
 (the libraries' own defaults: plain sessions, torch as loaded without imret's environment; OpenVINO
 at float32 precision like imret's runtime). Each worker loads once, then measures for ``--seconds`` at a time, round-robin over all
-workers: quiet, then with a competing load of ``--load-factor`` x cores busy-looping processes. The
-table gives the median throughput of each and loaded / quiet.
+workers: quiet; with a competing load of ``--load-factor`` x cores busy-looping processes started as one
+other job in its own session (how another user's or service's job shares a machine; Linux schedules each
+session as one group when ``kernel.sched_autogroup_enabled`` is 1); and with the same processes in the
+benchmark's own session (each busy process then weighs as much as one of imret's threads). The table
+gives the median throughput of each and its ratio to quiet.
 
     .venv/bin/python benchmarks/bench_load.py [--seconds 4] [--rounds 2]
 
@@ -19,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -32,6 +36,7 @@ ENGINES = ("torch", "onnxruntime", "openvino", "search")
 SETTINGS = ("imret", "default")
 THREAD_ENV = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
               "OPENBLAS_NUM_THREADS", "IMRET_NUM_THREADS")
+PHASES = ("quiet", "other job", "same session")
 BATCH = 8
 GALLERY_ROWS, DIM, QUERIES, K = 20000, 1280, 16, 10
 
@@ -113,23 +118,41 @@ def worker(engine: str, settings: str, folder: Path) -> None:
         print(json.dumps({"per_second": count * items / (time.perf_counter() - started)}), flush=True)
 
 
-def start_load(processes: int, seconds: float) -> list[subprocess.Popen]:
-    """``processes`` busy-looping interpreters that end by themselves after ``seconds``."""
-    code = f"import time\nend = time.monotonic() + {seconds}\nwhile time.monotonic() < end:\n    pass\n"
-    return [subprocess.Popen([sys.executable, "-c", code]) for _ in range(processes)]
+def start_load(processes: int, seconds: float, own_session: bool) -> subprocess.Popen:
+    """``processes`` busy-looping processes that end by themselves after ``seconds``.
+
+    With ``own_session`` they form one job in a new session (as another user's or service's job would,
+    and so, where the kernel groups sessions, one scheduling group); otherwise they share the
+    benchmark's session, so each busy process is scheduled as one more thread beside imret's.
+    """
+    code = (f"import os, time\nfor _ in range({processes - 1}):\n    if os.fork() == 0:\n        break\n"
+            f"end = time.monotonic() + {seconds}\nwhile time.monotonic() < end:\n    pass\n")
+    return subprocess.Popen([sys.executable, "-c", code], start_new_session=True) if own_session \
+        else subprocess.Popen([sys.executable, "-c", code], process_group=0)
 
 
-def stop_load(procs: list[subprocess.Popen]) -> None:
-    for proc in procs:
-        proc.kill()
-    for proc in procs:
-        proc.wait()
+def stop_load(proc: subprocess.Popen | None) -> None:
+    if proc is None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+def sched_autogroup() -> bool:
+    """Whether the kernel schedules each session as one group (``kernel.sched_autogroup_enabled``)."""
+    try:
+        return Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip() == "1"
+    except OSError:
+        return False
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=4.0, help="length of one measurement")
-    parser.add_argument("--rounds", type=int, default=2, help="quiet/loaded pairs per worker")
+    parser.add_argument("--rounds", type=int, default=2, help="measurements of each phase per worker")
     parser.add_argument("--load-factor", type=float, default=2.0, help="competing processes per core")
     parser.add_argument("--engines", default=",".join(ENGINES))
     parser.add_argument("--worker", nargs=3, metavar=("ENGINE", "SETTINGS", "FOLDER"), help=argparse.SUPPRESS)
@@ -160,13 +183,13 @@ def main() -> None:
         for key, proc in workers.items():
             if proc.stdout.readline().strip() != "ready":
                 raise SystemExit(f"worker {key} failed to start")
-        results = {key: {"quiet": [], "loaded": []} for key in workers}
+        results = {key: {phase: [] for phase in PHASES} for key in workers}
         try:
             for _ in range(args.rounds):
                 for key, proc in workers.items():
-                    for phase in ("quiet", "loaded"):
-                        load = start_load(int(args.load_factor * cores), args.seconds * 3 + 30) \
-                            if phase == "loaded" else []
+                    for phase in PHASES:
+                        load = None if phase == "quiet" else start_load(
+                            int(args.load_factor * cores), args.seconds * 3 + 30, own_session=phase == "other job")
                         try:
                             proc.stdin.write(f"{args.seconds}\n")
                             proc.stdin.flush()
@@ -180,17 +203,18 @@ def main() -> None:
     load_after = os.getloadavg()
 
     unit = {"search": "queries/s"}
-    print(f"cores available: {cores}; competing load: {int(args.load_factor * cores)} busy processes; "
-          f"{args.rounds} rounds of {args.seconds:.0f} s; load average before {load_before[0]:.2f} "
-          f"{load_before[1]:.2f} {load_before[2]:.2f}, after {load_after[0]:.2f} {load_after[1]:.2f} "
-          f"{load_after[2]:.2f}")
-    print(f"| {'engine':<12} | {'settings':<8} | {'quiet':>10} | {'loaded':>10} | {'loaded/quiet':>12} | unit |")
-    print(f"|{'-' * 14}|{'-' * 10}|{'-' * 12}:|{'-' * 12}:|{'-' * 14}:|------|")
+    print(f"cores available: {cores}; competing load: {int(args.load_factor * cores)} busy processes, as one "
+          f"other job in its own session ('other job') or in the benchmark's session ('same session'); "
+          f"kernel groups sessions: {'yes' if sched_autogroup() else 'no'}; {args.rounds} rounds of "
+          f"{args.seconds:.0f} s; load average before {load_before[0]:.2f} {load_before[1]:.2f} "
+          f"{load_before[2]:.2f}, after {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}")
+    print(f"| {'engine':<12} | {'settings':<8} | {'quiet':>8} | {'other job':>9} | {'ratio':>5} "
+          f"| {'same session':>12} | {'ratio':>5} | unit |")
+    print(f"|{'-' * 14}|{'-' * 10}|{'-' * 9}:|{'-' * 10}:|{'-' * 6}:|{'-' * 13}:|{'-' * 6}:|------|")
     for (engine, settings), phases in results.items():
-        quiet, loaded = statistics.median(phases["quiet"]), statistics.median(phases["loaded"])
-        print(f"| {engine:<12} | {settings:<8} | {quiet:>10.1f} | {loaded:>10.1f} | {loaded / quiet:>12.2f} | "
-              f"{unit.get(engine, 'images/s')} |")
-
+        quiet, other, same = (statistics.median(phases[phase]) for phase in PHASES)
+        print(f"| {engine:<12} | {settings:<8} | {quiet:>8.1f} | {other:>9.1f} | {other / quiet:>5.2f} "
+              f"| {same:>12.1f} | {same / quiet:>5.2f} | {unit.get(engine, 'images/s')} |")
 
 if __name__ == "__main__":
     main()
