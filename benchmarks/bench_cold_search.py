@@ -8,13 +8,15 @@ caching on (as an installed package has it). The index: the first ``--gallery`` 
 once by the current code; the query: another UKBench JPEG. One warm-up search per variant first (the
 shared ONNX export made, bytecode written, OpenVINO's compiled-model cache filled where the code has
 one), then ``--rounds`` rounds round-robin. ``current, no compiled cache`` is the current code with
-``IMRET_OPENVINO_CACHE=0``.
+``IMRET_OPENVINO_CACHE=0``. Last, the current code's "encode" stage is taken apart in ``--rounds``
+fresh processes of each current variant.
 
     python benchmarks/bench_cold_search.py [--rounds 5] [--baseline main] [--gallery 8]
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -30,6 +32,24 @@ from bench_decode import UKBENCH  # noqa: E402
 from bench_index_command import REPO, THREAD_ENV, extract_source  # noqa: E402
 
 STAGES = ("start", "imports", "model load", "encode", "search")
+ENCODE_PARTS = ("import openvino", "build runtime", "decode+resize", "first inference", "second inference")
+# The "encode" stage of the current code, taken apart in a fresh process (same calls as imret search).
+ENCODE_SPLIT = """
+import json, sys, time
+from imret.apis.searcher import IndexSearcher
+searcher = IndexSearcher(sys.argv[1])
+marks = [time.perf_counter()]
+import openvino
+marks.append(time.perf_counter())
+searcher.model.runtime.runtime  # built (compiled, or loaded from OpenVINO's cache) here
+marks.append(time.perf_counter())
+image = searcher.model.transform(sys.argv[2])
+marks.append(time.perf_counter())
+for _ in range(2):
+    searcher.model.encode_arrays([image])
+    marks.append(time.perf_counter())
+print(json.dumps([b - a for a, b in zip(marks, marks[1:])]))
+"""
 
 
 def run_search(src: Path, index: Path, query: Path, env: dict) -> tuple[float, dict, str]:
@@ -92,6 +112,13 @@ def main() -> None:
         for _ in range(args.rounds):
             for name, (src, extra) in variants.items():
                 results[name].append(run_search(src, index, query, {**env, **extra}))
+        splits: dict = {}
+        for name in list(variants)[1:]:
+            src, extra = variants[name]
+            splits[name] = [json.loads(subprocess.run(
+                [sys.executable, "-c", ENCODE_SPLIT, str(index), str(query)], capture_output=True, text=True,
+                check=True, env={**env, **extra, "PYTHONPATH": str(src)}).stdout.strip().splitlines()[-1])
+                for _ in range(args.rounds)]
         load_after = os.getloadavg()
 
     print(f"cold one-image `imret search --timings` ({args.gallery}-image UKBench index, query {query.name}); "
@@ -108,6 +135,11 @@ def main() -> None:
                  for stage in STAGES]
         print(f"| {name} ({runs[0][2]}) | " + " | ".join(cells)
               + f" | {span(walls)} | {statistics.median(walls):.2f} | {statistics.median(walls) / base_median:.2f}x |")
+    print("\nthe encode stage taken apart (same process order as imret search; seconds):")
+    print("| code | " + " | ".join(ENCODE_PARTS) + " |")
+    print("|---|" + "---:|" * len(ENCODE_PARTS))
+    for name, runs in splits.items():
+        print(f"| {name} | " + " | ".join(span([run[i] for run in runs], 3) for i in range(len(ENCODE_PARTS))) + " |")
 
 
 if __name__ == "__main__":
