@@ -72,9 +72,9 @@ def rank(scores_or_queries: Union[torch.Tensor, np.ndarray], gallery: Optional[G
     memory; ``engine_options`` such as ``block_bytes`` or ``precision`` are passed on). Either way the
     tie rule is the same: equal scores list the lower gallery index first.
 
-    Tensors in, tensors out. A numpy score matrix, or numpy queries and gallery (array or memory map),
-    give numpy results (float32 scores, int64 indices) and, with a built-in similarity, are ranked
-    without loading torch.
+    Tensors in, tensors out; a numpy score matrix or numpy queries give numpy results (float32 scores,
+    int64 indices). A numpy score matrix, and numpy queries against a numpy gallery (array or memory
+    map) with a built-in similarity, are ranked by the engine's numpy path without loading torch.
     """
     _check_k(k)
     if gallery is None:

@@ -2,9 +2,9 @@
 from imret.registry import TRANSFORMS
 
 from . import compose, formatting  # noqa: F401  (transforms that need the registry or torch)
-from .types import TRANSFORM_TYPES, array_transform
+from .types import TRANSFORM_TYPES, import_array_transforms
 
-array_transform("")  # imports the array transform modules
+import_array_transforms()
 for _name, _cls in TRANSFORM_TYPES.items():
     if TRANSFORMS.get(_name) is not _cls:
         TRANSFORMS.register_module(name=_name, module=_cls)

@@ -28,8 +28,13 @@ def transform_type(cls: Optional[T] = None, *, name: Optional[str] = None) -> An
     return record if cls is None else record(cls)
 
 
-def array_transform(type_name: str) -> Optional[Callable[..., Any]]:
-    """The class of a built-in array transform named ``type_name``, or None (then ask the registry)."""
+def import_array_transforms() -> None:
+    """Import the array transform modules, so their classes are in ``TRANSFORM_TYPES``."""
     for module in ARRAY_TRANSFORM_MODULES:
         importlib.import_module(f"{__package__}.{module}")
+
+
+def array_transform(type_name: str) -> Optional[Callable[..., Any]]:
+    """The class of a built-in array transform named ``type_name``, or None (then ask the registry)."""
+    import_array_transforms()
     return TRANSFORM_TYPES.get(type_name)
