@@ -115,6 +115,8 @@ def topk_arrays(queries: np.ndarray, gallery: np.ndarray, k: int, kind: str,
     take = total if k == -1 or k >= total else int(k)
     prepared = prepare_query_array(queries, kind)
     rows = max(take, block_rows_for(queries.shape[0], queries.shape[1], total, block_bytes), 1)
+    blocks = -(-total // rows) if total else 0
+    rows = -(-total // blocks) if blocks else rows  # balanced: the last block is padded by < `blocks` rows
     kept: list[tuple[np.ndarray, np.ndarray]] = []
     for start in range(0, total, rows):
         block = _full_block(gallery[start:start + rows], rows)
