@@ -72,3 +72,19 @@ def test_a_known_content_hash_keys_the_cache_and_caching_can_be_turned_off(cache
     batch = np.ones((2, 3, 4, 4), np.float32)
     np.testing.assert_allclose(_encode(graph, batch), np.full((2, 5), 48.0), rtol=1e-5)
     assert not (cache_root / "openvino").exists() or not any((cache_root / "openvino").rglob("*.blob"))
+
+
+def test_a_truncated_compiled_model_is_compiled_again(cache_root, tmp_path):
+    """A blob cut short (a crash or a concurrent writer): OpenVINO compiles the graph again, same vectors."""
+    weights = np.random.default_rng(1).standard_normal((48, 5))
+    graph = tmp_path / "encoder.onnx"
+    write_linear_graph(graph, weights)
+    batch = np.random.default_rng(2).standard_normal((2, 3, 4, 4)).astype(np.float32)
+    expected = batch.reshape(2, -1) @ weights.astype(np.float32)
+    np.testing.assert_allclose(_encode(graph, batch), expected, rtol=1e-4, atol=1e-4)
+    (blob,) = compiled_cache_dir(graph).glob("*.blob")
+    size = blob.stat().st_size
+    blob.chmod(0o644)
+    blob.write_bytes(blob.read_bytes()[:size // 3])
+    np.testing.assert_allclose(_encode(graph, batch), expected, rtol=1e-4, atol=1e-4)
+    assert blob.stat().st_size == size  # written again in full
