@@ -1,5 +1,6 @@
 """A one-image ``imret search`` with a non-torch runtime loads neither torch nor timm nor mmengine, and
-ranks exactly as the same search done with the torch runtime (real UKBench images)."""
+ranks exactly as the same search done with the torch runtime (real UKBench images); ``imret index`` with
+the graph cached loads none of them either."""
 from __future__ import annotations
 
 import json
@@ -35,6 +36,10 @@ def test_search_loads_no_torch_and_ranks_like_the_torch_runtime(shared_datasets_
     # query 1 is in the gallery: itself first, then the other views of object 0
     assert reference[1][0][0] == "ukbench00001.jpg"
     assert {name for name, _ in reference[1][:4]} == {f"ukbench{n:05d}.jpg" for n in range(4)}
+    # with the graph cached, indexing another folder needs no torch either
+    code, loaded, _, stderr, _ = _run_main(["index", gallery, "--out", tmp_path / "index2", "-q", "--no-progress"],
+                                           NOT_LOADED)
+    assert code == 0 and loaded == {}, (stderr, loaded)
     for runtime, shown in (("auto", "openvino"), ("onnxruntime", "onnxruntime")):
         code, loaded, stdout, stderr, _ = _run_main(
             ["search", index, *queries, "--json", "--topk", "8", "--runtime", runtime, "--timings"], NOT_LOADED)
