@@ -25,7 +25,7 @@ import torch.nn.functional as F
 K = 10
 MMPRETRAIN_LIMIT_BYTES = 8 * 2**30
 PAGE = os.sysconf("SC_PAGE_SIZE")
-EXACT_METHODS = ("mmpretrain", "torch", "faiss_flat", "imret")
+EXACT_METHODS = ("mmpretrain", "torch", "faiss_flat", "imret", "imret_numpy")
 OPTIONAL_METHODS = ("imret_bf16",)  # exact through a bfloat16 shortlist; pass with --methods
 APPROX = {
     "HNSW32": [{"efSearch": 128}, {"efSearch": 256}, {"efSearch": 512}],
@@ -107,7 +107,7 @@ def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:
 def run_config(num_queries: int, size: int, dim: int, methods: list[str], repeats: int,
                approx: bool, approx_types: list[str] | None = None) -> list[dict]:
     from imret.index.faiss_backend import build_faiss_index, faiss_search, set_search_params
-    from imret.matching import topk_similarity
+    from imret.matching import rank, topk_similarity
     import faiss
 
     queries, gallery = make_data(num_queries, size, dim)
@@ -149,6 +149,8 @@ def run_config(num_queries: int, size: int, dim: int, methods: list[str], repeat
             calls[method] = lambda: topk_similarity(q, g, K, "dot_product", precision="bfloat16")
         elif method == "imret":
             calls[method] = lambda: topk_similarity(q, g, K, "dot_product")
+        elif method == "imret_numpy":  # rank() on numpy vectors: the engine's numpy path (no torch)
+            calls[method] = lambda: rank(queries, gallery, K, "dot_product")
         else:
             raise ValueError(method)
     # Round-robin: each repeat runs every method once, so a burst of load from other jobs on the

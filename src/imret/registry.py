@@ -75,9 +75,9 @@ MODEL_WRAPPERS = _child("model_wrapper", MMENGINE_MODEL_WRAPPERS, ["imret.models
 WEIGHT_INITIALIZERS = _child("weight initializer", MMENGINE_WEIGHT_INITIALIZERS, ["imret.models"])
 BATCH_AUGMENTS = Registry("batch augment", scope=SCOPE, locations=["imret.models.preprocessors"],
                           build_func=_build_listing_known)
-DATASETS = _child("dataset", MMENGINE_DATASETS, ["imret.datasets"])
-DATA_SAMPLERS = _child("data sampler", MMENGINE_DATA_SAMPLERS, ["imret.datasets"])
-TRANSFORMS = _child("transform", MMENGINE_TRANSFORMS, ["imret.datasets.transforms"])
+DATASETS = _child("dataset", MMENGINE_DATASETS, ["imret.datasets.registration"])
+DATA_SAMPLERS = _child("data sampler", MMENGINE_DATA_SAMPLERS, ["imret.datasets.registration"])
+TRANSFORMS = _child("transform", MMENGINE_TRANSFORMS, ["imret.datasets.transforms.registration"])
 METRICS = _child("metric", MMENGINE_METRICS, ["imret.evaluation"])
 EVALUATOR = _child("evaluator", MMENGINE_EVALUATOR, ["imret.evaluation"])
 HOOKS = _child("hook", MMENGINE_HOOKS, ["imret.engine"])

@@ -144,3 +144,36 @@ def test_errors_survive_pickling_for_data_loader_workers():
     error = pickle.loads(pickle.dumps(ImageTooLargeError("a/b.png", "too big")))
     assert type(error) is ImageTooLargeError and error.path == "a/b.png" and error.reason == "too big"
     assert str(error) == "a/b.png: not a readable image (too big)"
+
+
+def test_common_formats_open_without_loading_every_plugin_and_the_rest_still_open(tmp_path):
+    """A JPEG opens through Pillow's common plugins alone; TIFF and WebP (not among them) still open,
+    and EPS (Ghostscript) is still refused once every plugin is loaded."""
+    import json
+    import subprocess
+    import sys
+
+    Image.new("RGB", (24, 16), (10, 200, 30)).save(tmp_path / "a.jpg")
+    Image.new("RGB", (24, 16), (10, 200, 30)).save(tmp_path / "b.tiff")
+    Image.new("RGB", (24, 16), (10, 200, 30)).save(tmp_path / "c.webp", lossless=True)
+    (tmp_path / "d.png").write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n")
+    code = f"""
+import json, sys
+from imret.io import ImageDecodeError, decode_bgr
+out = {{"jpg": decode_bgr({str(tmp_path / 'a.jpg')!r}).shape,
+        "tiff_loaded_after_jpg": "PIL.TiffImagePlugin" in sys.modules}}
+out["tiff"] = decode_bgr({str(tmp_path / 'b.tiff')!r})[0, 0].tolist()
+out["webp"] = decode_bgr({str(tmp_path / 'c.webp')!r})[0, 0].tolist()
+try:
+    decode_bgr({str(tmp_path / 'd.png')!r})
+    out["eps"] = "opened"
+except ImageDecodeError as error:
+    out["eps"] = str(error)
+print(json.dumps(out))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["jpg"] == [16, 24, 3] and out["tiff_loaded_after_jpg"] is False
+    assert out["tiff"] == [30, 200, 10] and out["webp"] == [30, 200, 10]
+    assert out["eps"] != "opened" and "unknown or corrupt image format" in out["eps"]

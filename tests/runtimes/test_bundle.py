@@ -93,24 +93,29 @@ def test_export_refuses_a_non_empty_folder_and_writes_nothing(torch_model, tmp_p
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
 
 
-def test_bundle_encoder_runs_with_torch_blocked(bundle, torch_model, real_photos):
-    """In a fresh process where importing torch fails, a bundle still encodes (ONNX Runtime / OpenVINO)."""
+def test_bundle_encodes_image_files_with_torch_blocked(bundle, torch_model, real_photos):
+    """In a fresh process where importing torch (or timm, or mmengine) fails, a bundle encodes image
+    files -- decoding, resize, crop and normalization included -- like the torch runtime does."""
     crops = [torch_model.transform(path) for path in real_photos[:3]]  # pipeline outputs: HWC uint8 BGR
     folder = Path(bundle).parent / "arrays"
     folder.mkdir(exist_ok=True)
     np.save(folder / "crops.npy", np.stack(crops))
     script = (
         "import json, sys\n"
-        "sys.modules['torch'] = None  # any 'import torch' now raises ImportError\n"
+        "for name in ('torch', 'timm', 'mmengine'):\n"
+        "    sys.modules[name] = None  # any import of them now raises ImportError\n"
         "import numpy as np\n"
         "from imret.apis import get_model\n"
         f"model = get_model({str(bundle)!r})\n"
-        f"vectors = model.encode_arrays(list(np.load({str(folder / 'crops.npy')!r})))\n"
-        "print(json.dumps({'runtime': model.runtime_name, 'vectors': vectors.tolist()}))\n")
+        f"arrays = model.encode_arrays(list(np.load({str(folder / 'crops.npy')!r})))\n"
+        f"files = model.encode_images({list(real_photos)!r}, batch_size=5)\n"
+        "print(json.dumps({'runtime': model.runtime_name, 'arrays': arrays.tolist(), 'files': files.vectors.tolist(),\n"
+        "                  'failed': files.failed}))\n")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO_SRC), os.environ.get("PYTHONPATH", "")]))
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert result["runtime"] in ("openvino", "onnxruntime")
-    reference = torch_model.encode_arrays(crops)
-    assert _cosines(np.asarray(result["vectors"], np.float32), reference).min() >= 0.9999
+    assert result["runtime"] in ("openvino", "onnxruntime") and result["failed"] == {}
+    assert _cosines(np.asarray(result["arrays"], np.float32), torch_model.encode_arrays(crops)).min() >= 0.9999
+    reference = torch_model.encode_images(real_photos, batch_size=5).vectors
+    assert _cosines(np.asarray(result["files"], np.float32), reference).min() >= 0.9999

@@ -36,6 +36,40 @@ def test_warm_cache_encodes_without_building_the_module(torch_model, real_photos
 
 
 
+def test_warm_cache_encodes_files_in_a_process_without_torch_timm_or_mmengine(torch_model, real_photos):
+    """get_model + encode_images on real photos with every non-torch runtime, in a fresh process where
+    importing torch, timm or mmengine fails; the vectors are the torch runtime's."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    onnx_export.cached_onnx(torch_model.module, torch_model.provenance, torch_model.preprocessing.input_size)
+    script = (
+        "import json, sys\n"
+        "for name in ('torch', 'timm', 'mmengine'):\n"
+        "    sys.modules[name] = None  # any import of them now raises ImportError\n"
+        "from imret.apis import DEFAULT_MODEL, get_model\n"
+        "out = {}\n"
+        "for runtime in ('auto', 'onnxruntime', 'openvino'):\n"
+        "    model = get_model(DEFAULT_MODEL, runtime=runtime)\n"
+        f"    result = model.encode_images({list(real_photos)!r}, batch_size=6)\n"
+        "    out[runtime] = [model.runtime_name, result.vectors.tolist(), result.failed]\n"
+        "print(json.dumps(out))\n")
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([src, os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=240)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    reference = torch_model.encode_images(real_photos, batch_size=6).vectors
+    assert {runtime: name for runtime, (name, _, _) in out.items()} == {
+        "auto": "openvino", "onnxruntime": "onnxruntime", "openvino": "openvino"}
+    for runtime, (_, vectors, failed) in out.items():
+        assert failed == {}, runtime
+        assert _cosines(np.asarray(vectors, np.float32), reference).min() >= 0.9999, runtime
+
+
 def test_random_weights_never_share_a_graph(monkeypatch, tmp_path):
     """Two random-weight models have one provenance (no weights hash) but each gets its own graph."""
     monkeypatch.setenv("IMRET_CACHE_DIR", str(tmp_path))

@@ -55,8 +55,14 @@ def test_bundle_cannot_run_on_torch_and_openvino_only_on_cpu():
 
 def test_default_device_is_cpu_without_cuda(monkeypatch):
     import torch
+
+    from imret.runtimes import torch_runtime
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert resolve_runtime("torch", None, WITH_MODULE) == (RUNTIMES["torch"], "cpu")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    # without an NVIDIA driver CUDA is ruled out before torch is asked (a cold search must not import it)
+    monkeypatch.setattr(torch_runtime, "cuda_driver_present", lambda: False)
+    assert resolve_runtime("torch", None, WITH_MODULE) == (RUNTIMES["torch"], "cpu")
+    monkeypatch.setattr(torch_runtime, "cuda_driver_present", lambda: True)
     assert resolve_runtime("torch", None, WITH_MODULE) == (RUNTIMES["torch"], "cuda")
     assert resolve_runtime("auto", None, WITH_MODULE) == (RUNTIMES["torch"], "cuda")

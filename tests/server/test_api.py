@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -55,6 +56,21 @@ def test_upload_finds_the_other_views_of_the_object(served, ukbench_dir):
         for match in matches:
             assert match["path"] == match["id"] and not match["id"].startswith("/")
             assert match["image_url"] == "/gallery/" + match["id"]
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads the server's memory map (Linux /proc)")
+def test_server_searches_without_loading_torch(served, ukbench_dir):
+    """The default runtime (OpenVINO) and the numpy ranking path: no torch library in the server process."""
+    server, _, _ = served
+    name = f"ukbench{HELD_OUT[0]:05d}.jpg"
+    response = httpx.post(server.base + "/api/v1/search", files={"image": (name, (ukbench_dir / name).read_bytes())},
+                          data={"topk": "3"}, timeout=60)
+    assert response.status_code == 200, response.text
+    assert httpx.get(server.base + "/api/v1/search/by-id", params={"id": response.json()["matches"][0]["id"],
+                                                                   "topk": 2}).status_code == 200
+    mapped = Path(f"/proc/{server.proc.pid}/maps").read_text()
+    assert "openvino" in mapped  # the check sees the server's libraries
+    assert "libtorch" not in mapped and "/torch/" not in mapped
 
 
 def test_search_by_id_uses_the_stored_vector_and_matches_brute_force(served):

@@ -23,7 +23,7 @@ def bundle_model(root: Union[str, os.PathLike], runtime: str = "auto", device: O
     except ValueError as error:
         raise BundleError(f"bundle file {Path(root) / 'preprocessing.json'} is invalid ({error}); "
                           "re-export the bundle with imret export") from None
-    source = EncoderSource(onnx_path=lambda: bundle.encoder_path)
+    source = EncoderSource(onnx_path=lambda: bundle.encoder_path, onnx_sha256=bundle.encoder_sha256)
     try:
         encoder = create_runtime(source, runtime=runtime, device=device)
     except (OSError, RuntimeError) as error:  # the runtimes' own errors for an unreadable graph

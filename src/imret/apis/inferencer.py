@@ -98,7 +98,7 @@ class ImageRetrievalInferencer:
         if isinstance(prototype, dict):
             from mmengine.registry import DefaultScope
             from imret.registry import DATASETS
-            import imret.datasets  # noqa: F401  (registers dataset type names)
+            import imret.datasets.registration  # noqa: F401  (registers dataset type names)
             config = copy.deepcopy(prototype)
             config = config.get("dataset", config) if "type" not in config else config
             config["pipeline"] = []

@@ -11,6 +11,20 @@ ImageInput = Union[str, os.PathLike, np.ndarray, bytes]
 PACKING_STEPS = ("PackInputs",)
 
 
+def build_step(step: dict) -> Callable:
+    """One pipeline step from its config: imret's array transforms are built directly (no mmengine, no
+    torch), any other type through the ``TRANSFORMS`` registry (custom transforms of a config)."""
+    from imret.datasets.transforms.types import array_transform
+
+    kind = step.get("type")
+    cls = array_transform(kind) if isinstance(kind, str) and "_scope_" not in step else None
+    if cls is not None:
+        return cls(**{key: value for key, value in step.items() if key != "type"})
+    from imret.registry import TRANSFORMS
+
+    return TRANSFORMS.build(step)
+
+
 class ImageTransform:
     """Runs a pipeline config (LoadImageFromFile, resize, crop, ...) on a path or a BGR HWC uint8 array.
 
@@ -21,18 +35,17 @@ class ImageTransform:
     """
 
     def __init__(self, pipeline_cfg: Sequence[dict]):
-        from imret.registry import TRANSFORMS
-        from imret.datasets.transforms import link_resize_plan  # (also registers transform type names)
+        from imret.datasets.transforms.decode_plan import link_resize_plan
 
         steps = [dict(step) for step in pipeline_cfg]
         while steps and steps[-1].get("type") in PACKING_STEPS:
             steps.pop()
         if steps and steps[0].get("type") == "LoadImageFromFile":
             steps[0].setdefault("on_error", "raise")
-        self._load: Optional[Callable] = TRANSFORMS.build(steps[0]) if steps and \
+        self._load: Optional[Callable] = build_step(steps[0]) if steps and \
             steps[0].get("type") == "LoadImageFromFile" else None
         rest = steps[1:] if self._load is not None else steps
-        self._rest = [TRANSFORMS.build(step) for step in rest]
+        self._rest = [build_step(step) for step in rest]
         link_resize_plan([self._load, *self._rest])
 
     def __call__(self, image: ImageInput) -> np.ndarray:

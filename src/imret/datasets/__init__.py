@@ -1,14 +1,25 @@
-"""Datasets (registered in ``imret.registry.DATASETS``) and their transforms."""
-from . import transforms
-from .base_dataset import BaseDataset
-from .custom import CustomDataset
-from .gallery_truth import labels_to_gallery_indices
-from .image_files import IMG_EXTENSIONS
-from .inshop import InShop
-from .query_gallery import QueryGalleryDataset
-from .query_gallery_file import read_query_gallery_file
+"""Datasets (registered in ``imret.registry.DATASETS``) and their transforms.
 
-__all__ = [
-    "transforms", "BaseDataset", "CustomDataset", "InShop", "QueryGalleryDataset", "labels_to_gallery_indices",
-    "read_query_gallery_file", "IMG_EXTENSIONS",
-]
+Names are imported on first use, so an encoder's test pipeline (``imret.datasets.transforms``) loads
+neither mmengine nor torch; :mod:`.registration` (the registry's import location) registers the types.
+"""
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {
+    "BaseDataset": "base_dataset", "CustomDataset": "custom", "labels_to_gallery_indices": "gallery_truth",
+    "IMG_EXTENSIONS": "image_files", "InShop": "inshop", "QueryGalleryDataset": "query_gallery",
+    "read_query_gallery_file": "query_gallery_file",
+}
+
+__all__ = sorted([*_EXPORTS, "transforms"])
+
+
+def __getattr__(name: str) -> Any:
+    if name == "transforms":
+        return import_module(".transforms", __name__)
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'imret.datasets' has no attribute {name!r}")
+    value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value

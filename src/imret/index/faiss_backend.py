@@ -5,7 +5,7 @@ from typing import Mapping, Optional
 
 import numpy as np
 
-from ..matching.kinds import NORM_EPS
+from ..matching.similarity import NORM_EPS
 
 ADD_CHUNK_ROWS = 65536
 TRAIN_SAMPLE_ROWS = 100_000

@@ -9,12 +9,12 @@ import json
 import os
 import shutil
 import warnings
-from typing import Any, Iterator, Mapping, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Optional, Sequence, Union
 
 import numpy as np
-import torch
 
-from ..matching import SIMILARITY_FUNCTIONS, rank
+from ..matching.rank import rank
+from ..matching.similarity import SIMILARITY_FUNCTIONS
 from ..utils.hashing import file_sha256
 from ..version import __version__
 from . import storage
@@ -27,7 +27,10 @@ from .metadata_db import COLUMNS, NAME_COLUMNS, iter_fingerprints, read_metadata
 from .names import name_bytes
 from .vector_file import DTYPES, write_vectors
 
-ArrayLike = Union[np.ndarray, torch.Tensor, Sequence[Sequence[float]]]
+if TYPE_CHECKING:
+    import torch
+
+ArrayLike = Union[np.ndarray, "torch.Tensor", Sequence[Sequence[float]]]
 BACKENDS = ("exact", "faiss")
 #: How far above 1 a cosine score may round before the stored vectors count as not unit length.
 COSINE_SCORE_TOLERANCE = {"float32": 1e-3, "float16": 1e-2}
@@ -402,11 +405,9 @@ class GalleryIndex(IndexBackend):
                                 [[] for _ in array], [[] for _ in array])
         if backend == "exact":
             if self.metric == "cosine_similarity":
-                scores, rows = rank(torch.from_numpy(prepare_vectors(array, self.metric)), self.vectors(), k,
-                                    "dot_product")
+                scores, rows = rank(prepare_vectors(array, self.metric), self.vectors(), k, "dot_product")
             else:
-                scores, rows = rank(torch.from_numpy(array), self.vectors(), k, self.metric)
-            scores, rows = scores.numpy(), rows.numpy()
+                scores, rows = rank(array, self.vectors(), k, self.metric)
         else:
             index = self._faiss_index()
             set_search_params(index, dict(self.faiss_params, **(faiss_params or {})))

@@ -80,9 +80,7 @@ class ShardedIndex:
 
     def search(self, queries: Any, k: int, **params: Any) -> SearchResult:
         """Best ``k`` items per query over all shards; ``params`` go to every shard's search."""
-        import torch
-
-        from ..matching.topk_merge import order_by_score
+        from ..matching.array_topk import order_arrays
 
         if not isinstance(k, int) or k <= 0:
             raise ValueError(f"search: k must be a positive integer, got {k!r}")
@@ -93,9 +91,8 @@ class ShardedIndex:
         scores = np.concatenate([r.scores for r in results], axis=1).astype(np.float32, copy=False)
         # position key (shard, rank within shard) encodes the union index's row order
         keys = np.concatenate([np.arange(r.scores.shape[1]) + number * width for number, r in enumerate(results)])
-        merged_scores, order = order_by_score(torch.from_numpy(scores),
-                                              torch.from_numpy(np.tile(keys, (num_queries, 1))))
-        merged_scores, order = merged_scores[:, :take].numpy(), order[:, :take].numpy()
+        merged_scores, order = order_arrays(scores, np.tile(keys, (num_queries, 1)))
+        merged_scores, order = merged_scores[:, :take], order[:, :take]
         ids, metas = [], []
         for query, row in enumerate(order):
             hit_ids, hit_meta = [], []

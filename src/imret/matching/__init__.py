@@ -1,14 +1,34 @@
-from .blocks import DEFAULT_BLOCK_BYTES, as_tensor_rows, block_rows_for, gather_rows, iter_gallery_blocks
-from .blockwise import PRECISIONS, pairwise_similarity, topk_similarity
-from .lowprecision import bf16_matmul_supported
+"""Exact matching: similarity functions, the blockwise top-k engine and the one ranking function.
+
+The torch engine's names are imported on first use, so importing ``imret.matching`` (or ranking numpy
+vectors) does not load torch.
+"""
+from importlib import import_module
+from typing import Any
+
+from .array_topk import order_arrays, topk_arrays
+from .blocks import DEFAULT_BLOCK_BYTES, block_rows_for
 from .rank import rank, rank_scores
 from .similarity import (SIMILARITY_FUNCTIONS, SimilarityFn, cosine_similarity, dot_product, euclidean,
                          resolve_similarity, similarity_name)
-from .topk_merge import RunningTopK, order_by_score
 
-__all__ = [
+_TORCH_EXPORTS = {
+    "as_tensor_rows": "blocks", "gather_rows": "blocks", "iter_gallery_blocks": "blocks",
+    "PRECISIONS": "blockwise", "pairwise_similarity": "blockwise", "topk_similarity": "blockwise",
+    "bf16_matmul_supported": "lowprecision",
+    "RunningTopK": "topk_merge", "order_by_score": "topk_merge",
+}
+
+__all__ = sorted([
     "SIMILARITY_FUNCTIONS", "SimilarityFn", "cosine_similarity", "dot_product", "euclidean",
-    "resolve_similarity", "similarity_name", "iter_gallery_blocks", "pairwise_similarity", "topk_similarity",
-    "DEFAULT_BLOCK_BYTES", "PRECISIONS", "as_tensor_rows", "block_rows_for", "gather_rows",
-    "bf16_matmul_supported", "RunningTopK", "order_by_score", "rank", "rank_scores",
-]
+    "resolve_similarity", "similarity_name", "DEFAULT_BLOCK_BYTES", "block_rows_for", "rank", "rank_scores",
+    "order_arrays", "topk_arrays", *_TORCH_EXPORTS,
+])
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _TORCH_EXPORTS:
+        raise AttributeError(f"module 'imret.matching' has no attribute {name!r}")
+    value = getattr(import_module(f".{_TORCH_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value

@@ -1,13 +1,19 @@
-"""Slicing a gallery (tensor, array or memory map) into float32 blocks of rows."""
+"""Slicing a gallery (tensor, array or memory map) into float32 blocks of rows.
+
+torch is imported by the functions that make tensors, so the numpy engine does not load it.
+"""
 from __future__ import annotations
 
+import sys
 import warnings
-from typing import Iterator, Union
+from typing import TYPE_CHECKING, Any, Iterator, Union
 
 import numpy as np
-import torch
 
-GalleryLike = Union[torch.Tensor, np.ndarray]
+if TYPE_CHECKING:
+    import torch
+
+GalleryLike = Union["torch.Tensor", np.ndarray]
 
 DEFAULT_BLOCK_BYTES = 64 * 2**20
 MIN_BLOCK_ROWS = 256
@@ -28,8 +34,26 @@ def block_rows_for(num_queries: int, dim: int, total: int, block_bytes: int = DE
     return int(min(rows, max(total, 1)))
 
 
+def is_tensor(value: Any) -> bool:
+    """Whether ``value`` is a torch tensor (never imports torch: a tensor implies it is loaded)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(value, torch.Tensor)
+
+
+def check_dims(queries: Any, gallery: GalleryLike) -> None:
+    """``ValueError`` unless queries are (N, C) and the gallery (M, C) with the same C."""
+    if len(queries.shape) != 2:
+        raise ValueError(f"queries must be a 2-D (N, C) array, got shape {tuple(queries.shape)}")
+    if len(gallery.shape) != 2:
+        raise ValueError(f"gallery must be a 2-D (M, C) array, got shape {tuple(gallery.shape)}")
+    if queries.shape[1] != gallery.shape[1]:
+        raise ValueError(f"queries have {queries.shape[1]} dims but the gallery has {gallery.shape[1]}")
+
+
 def as_tensor_rows(rows: GalleryLike) -> torch.Tensor:
     """View gallery rows as a tensor without copying when possible (read-only memory maps included)."""
+    import torch
+
     if isinstance(rows, torch.Tensor):
         return rows
     array = np.ascontiguousarray(rows)
@@ -40,8 +64,12 @@ def as_tensor_rows(rows: GalleryLike) -> torch.Tensor:
 
 
 def iter_gallery_blocks(gallery: GalleryLike, rows: int, device: torch.device | None = None,
-                        dtype: torch.dtype = torch.float32) -> Iterator[tuple[int, torch.Tensor]]:
-    """Yield ``(start, block)`` tensors of ``rows`` gallery rows as ``dtype`` (works on memory maps)."""
+                        dtype: torch.dtype | None = None) -> Iterator[tuple[int, torch.Tensor]]:
+    """Yield ``(start, block)`` tensors of ``rows`` gallery rows as ``dtype`` (default float32; works on
+    memory maps)."""
+    import torch
+
+    dtype = torch.float32 if dtype is None else dtype
     total = gallery.shape[0]
     rows = max(1, int(rows))
     for start in range(0, total, rows):
@@ -52,6 +80,8 @@ def iter_gallery_blocks(gallery: GalleryLike, rows: int, device: torch.device | 
 
 def gather_rows(gallery: GalleryLike, index: torch.Tensor) -> torch.Tensor:
     """Float32 rows ``gallery[index]`` for a 1-D index tensor (memory maps read only those rows)."""
+    import torch
+
     if isinstance(gallery, torch.Tensor):
         return gallery.index_select(0, index.to(gallery.device)).float()
     flat = index.cpu().numpy()

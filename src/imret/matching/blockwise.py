@@ -10,7 +10,7 @@ from typing import Union
 import numpy as np
 import torch
 
-from .blocks import (DEFAULT_BLOCK_BYTES, ROW_ALIGN, GalleryLike, as_tensor_rows, block_rows_for,
+from .blocks import (DEFAULT_BLOCK_BYTES, ROW_ALIGN, GalleryLike, as_tensor_rows, block_rows_for, check_dims,
                      iter_gallery_blocks)
 from .faiss_kernel import faiss_block_rows, faiss_block_topk, faiss_kernel_applies
 from .kinds import block_scorer, prepare_queries, similarity_kind
@@ -36,19 +36,13 @@ def _as_queries(queries: Union[torch.Tensor, np.ndarray]) -> torch.Tensor:
     return tensor
 
 
-def _check_dims(queries: torch.Tensor, gallery: GalleryLike) -> None:
-    if len(gallery.shape) != 2:
-        raise ValueError(f"gallery must be a 2-D (M, C) array, got shape {tuple(gallery.shape)}")
-    if queries.shape[1] != gallery.shape[1]:
-        raise ValueError(f"queries have {queries.shape[1]} dims but the gallery has {gallery.shape[1]}")
-
 
 def pairwise_similarity(queries: torch.Tensor, gallery: GalleryLike,
                         similarity: Union[str, SimilarityFn] = "cosine_similarity",
                         block_bytes: int = DEFAULT_BLOCK_BYTES) -> torch.Tensor:
     """Full (N, M) similarity matrix, computed block by block."""
     queries = _as_queries(queries)
-    _check_dims(queries, gallery)
+    check_dims(queries, gallery)
     fn = resolve_similarity(similarity)
     kind = similarity_kind(fn)
     prepared = prepare_queries(queries, kind)
@@ -110,7 +104,7 @@ def topk_similarity(queries: torch.Tensor, gallery: GalleryLike, k: int,
     ``EmulatedBfloat16Warning`` says so). ``'auto'`` currently means float32 (see AUTO_USES_BF16).
     """
     queries = _as_queries(queries)
-    _check_dims(queries, gallery)
+    check_dims(queries, gallery)
     total = gallery.shape[0]
     if k == -1 or k >= total:
         scores = pairwise_similarity(queries, gallery, similarity, block_bytes)

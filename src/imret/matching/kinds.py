@@ -6,22 +6,11 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from .similarity import SimilarityFn, cosine_similarity, dot_product, euclidean
+from .similarity import NORM_EPS, SimilarityFn, similarity_kind
 
-NORM_EPS = 1e-12
+__all__ = ["NORM_EPS", "BlockScorer", "block_scorer", "prepare_queries", "similarity_kind"]
 
 BlockScorer = Callable[[torch.Tensor], torch.Tensor]
-
-
-def similarity_kind(fn: SimilarityFn) -> str:
-    """'cosine', 'dot', 'euclidean' for the built-in functions, else 'callable'."""
-    if fn is cosine_similarity:
-        return "cosine"
-    if fn is dot_product:
-        return "dot"
-    if fn is euclidean:
-        return "euclidean"
-    return "callable"
 
 
 def prepare_queries(queries: torch.Tensor, kind: str) -> torch.Tensor:

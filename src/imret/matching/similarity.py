@@ -1,16 +1,23 @@
-"""Similarity functions (larger = more similar) and name resolution."""
+"""Similarity functions (larger = more similar), name resolution and the kind of a similarity.
+
+Importing this module does not load torch (the functions take torch tensors and import it when called).
+"""
 from __future__ import annotations
 
-from typing import Callable, Union
+from typing import TYPE_CHECKING, Callable, Union
 
-import torch
-import torch.nn.functional as F
+if TYPE_CHECKING:
+    import torch
 
-SimilarityFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+SimilarityFn = Callable[["torch.Tensor", "torch.Tensor"], "torch.Tensor"]
+#: Smallest norm a vector is divided by when normalized (as ``torch.nn.functional.normalize``'s eps).
+NORM_EPS = 1e-12
 
 
 def cosine_similarity(queries: torch.Tensor, prototypes: torch.Tensor) -> torch.Tensor:
     """(N, C) x (M, C) -> (N, M) cosine similarity."""
+    import torch.nn.functional as F
+
     return F.normalize(queries, dim=-1) @ F.normalize(prototypes, dim=-1).T
 
 
@@ -60,3 +67,14 @@ def resolve_similarity(similarity: Union[str, SimilarityFn]) -> SimilarityFn:
     if callable(similarity):
         return similarity
     raise TypeError(f"similarity_fn must be a name or a callable, got {type(similarity).__name__}")
+
+
+def similarity_kind(fn: SimilarityFn) -> str:
+    """'cosine', 'dot', 'euclidean' for the built-in functions, else 'callable'."""
+    if fn is cosine_similarity:
+        return "cosine"
+    if fn is dot_product:
+        return "dot"
+    if fn is euclidean:
+        return "euclidean"
+    return "callable"

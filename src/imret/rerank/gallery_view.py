@@ -4,10 +4,9 @@ from __future__ import annotations
 from typing import Optional
 
 import numpy as np
-import torch
 
-from imret.matching import SIMILARITY_FUNCTIONS, rank
-from imret.matching.kinds import NORM_EPS
+from imret.matching.rank import rank
+from imret.matching.similarity import NORM_EPS, SIMILARITY_FUNCTIONS
 
 RERANK_METRICS = ("cosine_similarity", "dot_product")
 
@@ -66,8 +65,7 @@ class GalleryView:
                              + (" (one excluded per query)" if exclude is not None else ""))
         queries = self.prepare(queries)
         extra = 0 if exclude is None else 1
-        scores, rows = rank(torch.from_numpy(queries), self._vectors, k + extra, "dot_product")
-        scores, rows = scores.numpy(), rows.numpy()
+        scores, rows = rank(queries, self._vectors, k + extra, "dot_product")
         if exclude is None:
             return scores, rows
         return drop_rows(scores, rows, np.asarray(exclude), k)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from imret.matching.kinds import NORM_EPS
+from imret.matching.similarity import NORM_EPS
 
 
 def check_positive_int(value: object, what: str) -> int:

@@ -17,8 +17,10 @@ class EncoderSource:
     """
 
     def __init__(self, module: Optional[Any] = None, onnx_path: Optional[Callable[[], Path]] = None,
-                 load_module: Optional[Callable[[], Any]] = None):
+                 load_module: Optional[Callable[[], Any]] = None, onnx_sha256: Optional[str] = None):
         self._module = module
+        #: SHA-256 of the ONNX file when already verified (a bundle's manifest), so runtimes need not hash it.
+        self.onnx_sha256 = onnx_sha256
         self._onnx_path = onnx_path
         self._load_module = load_module
         self._lock = threading.Lock()

@@ -31,6 +31,8 @@ class Bundle:
     dim: int
     preprocessing: dict
     provenance: dict
+    #: SHA-256 of the encoder file, as listed in the manifest and checked when the bundle was read.
+    encoder_sha256: str = ""
 
     @property
     def encoder_path(self) -> Path:
@@ -111,4 +113,4 @@ def read_bundle(root: Union[str, os.PathLike]) -> Bundle:
         raise BundleError(f"{root / MANIFEST} has no valid 'dim'; re-export the bundle with imret export") from None
     return Bundle(root=root, name=str(manifest.get("name") or root.name), dim=dim,
                   preprocessing=_json_file(root / PREPROCESSING_FILE, "preprocessing"),
-                  provenance=_json_file(root / PROVENANCE_FILE, "provenance"))
+                  provenance=_json_file(root / PROVENANCE_FILE, "provenance"), encoder_sha256=files[ENCODER_FILE])

@@ -1,7 +1,10 @@
 """Device names accepted by ``--device`` and the default device of a runtime."""
 from __future__ import annotations
 
+import glob
+import os
 import re
+import sys
 from typing import Optional
 
 from .errors import RuntimeSelectionError
@@ -28,6 +31,18 @@ def device_kind(device: str) -> str:
 def device_index(device: str) -> int:
     """The ordinal of 'cuda:1' (1); 0 when none is given."""
     return int(device.split(":", 1)[1]) if ":" in device else 0
+
+
+def cuda_driver_present() -> bool:
+    """False only when no CUDA device can be there: on Linux without the NVIDIA driver (no
+    /proc/driver/nvidia, no /dev/nvidia*, no WSL GPU device) and on macOS. Elsewhere True, so callers
+    ask the library (a True answer imports it; this check does not)."""
+    if sys.platform == "darwin":
+        return False
+    if not sys.platform.startswith("linux"):
+        return True
+    return (os.path.exists("/proc/driver/nvidia/version") or os.path.exists("/dev/dxg")
+            or bool(glob.glob("/dev/nvidia[0-9]*")))
 
 
 def torch_cuda_available() -> bool:

@@ -6,7 +6,7 @@ import importlib.util
 import numpy as np
 
 from .base import EncoderRuntime, EncoderSource
-from .devices import device_index, device_kind
+from .devices import cuda_driver_present, device_index, device_kind
 from .registry import register_runtime
 
 
@@ -35,7 +35,7 @@ class OnnxRuntime(EncoderRuntime):
         kind = device_kind(device)
         if kind == "cpu":
             return True
-        return kind == "cuda" and cls.installed() and "CUDAExecutionProvider" in _providers()
+        return kind == "cuda" and cuda_driver_present() and cls.installed() and "CUDAExecutionProvider" in _providers()
 
     @classmethod
     def build(cls, source: EncoderSource, device: str) -> "OnnxRuntime":

@@ -35,11 +35,18 @@ class OpenVinoRuntime(EncoderRuntime):
     def build(cls, source: EncoderSource, device: str) -> "OpenVinoRuntime":
         import openvino
 
-        core = openvino.Core()
         from imret.utils.threads import openvino_config
 
-        compiled = core.compile_model(core.read_model(str(source.onnx())), "CPU",
-                                      {**openvino_config(), "INFERENCE_PRECISION_HINT": "f32"})
+        from .openvino_cache import compiled_cache_dir
+
+        core = openvino.Core()
+        onnx = source.onnx()
+        config = {**openvino_config(), "INFERENCE_PRECISION_HINT": "f32"}
+        cache = compiled_cache_dir(onnx, source.onnx_sha256)
+        if cache is not None:
+            # compiled once per graph content; given the path, a cached model is not even read
+            config["CACHE_DIR"] = str(cache)
+        compiled = core.compile_model(str(onnx), "CPU", config)
         return cls(compiled, device)
 
     def encode(self, batch: np.ndarray) -> np.ndarray:

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from .base import EncoderRuntime, EncoderSource
-from .devices import device_kind
+from .devices import cuda_driver_present, device_kind
 from .registry import register_runtime
 
 
@@ -36,10 +36,12 @@ class TorchRuntime(EncoderRuntime):
 
     @classmethod
     def supports_device(cls, device: str) -> bool:
-        import torch
         kind = device_kind(device)
         if kind == "cpu":
             return True
+        if kind == "cuda" and not cuda_driver_present():
+            return False  # decided without importing torch (a cold search asks this)
+        import torch
         if kind == "cuda":
             return torch.cuda.is_available()
         if kind == "mps":

@@ -16,7 +16,7 @@ from typing import Any, Callable, Optional
 
 SCOPE = "imret"
 _REGISTRY_MODULE = "mmengine.registry"
-_REGISTERING_MODULES = ("imret.datasets", "imret.datasets.transforms", "imret.engine", "imret.evaluation",
+_REGISTERING_MODULES = ("imret.datasets.registration", "imret.engine", "imret.evaluation",
                         "imret.models", "imret.structures", "imret.visualization")
 
 

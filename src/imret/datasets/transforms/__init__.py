@@ -1,22 +1,26 @@
-"""Data pipeline transforms with mmpretrain/mmcv names and arguments (registered in ``TRANSFORMS``)."""
-from .base import BaseTransform
-from .center_crop import CenterCrop
-from .compose import Compose
-from .decode_plan import link_resize_plan
-from .decoding import ImageNotFoundError, UnreadableImageError, image_to_rgb, read_image
-from .flip import RandomFlip, flip_image
-from .formatting import PackInputs, image_to_tensor
-from .loading import LoadImageFromFile, SkippedImageWarning
-from .padding import pad_image
-from .random_crop import RandomCrop
-from .random_resized_crop import RandomResizedCrop
-from .resize import Resize
-from .resize_edge import ResizeEdge
-from .resizing import resize_image
+"""Data pipeline transforms with mmpretrain/mmcv names and arguments (registered in ``TRANSFORMS``).
 
-__all__ = [
-    "BaseTransform", "CenterCrop", "Compose", "link_resize_plan", "ImageNotFoundError", "UnreadableImageError", "image_to_rgb",
-    "read_image", "RandomFlip", "flip_image", "PackInputs", "image_to_tensor", "LoadImageFromFile",
-    "SkippedImageWarning", "pad_image", "RandomCrop", "RandomResizedCrop", "Resize", "ResizeEdge",
-    "resize_image",
-]
+Names are imported on first use: an encoder's test pipeline uses the array transforms without
+loading mmengine or torch; :mod:`.registration` (the registry's import location) registers them all.
+"""
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {
+    "BaseTransform": "base", "CenterCrop": "center_crop", "Compose": "compose", "link_resize_plan": "decode_plan",
+    "ImageNotFoundError": "decoding", "UnreadableImageError": "decoding", "image_to_rgb": "decoding",
+    "read_image": "decoding", "RandomFlip": "flip", "flip_image": "flip", "PackInputs": "formatting",
+    "image_to_tensor": "formatting", "LoadImageFromFile": "loading", "SkippedImageWarning": "loading",
+    "pad_image": "padding", "RandomCrop": "random_crop", "RandomResizedCrop": "random_resized_crop",
+    "Resize": "resize", "ResizeEdge": "resize_edge", "resize_image": "resizing",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'imret.datasets.transforms' has no attribute {name!r}")
+    value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value

@@ -4,10 +4,10 @@ from __future__ import annotations
 from numbers import Integral
 from typing import Optional, Sequence, Tuple, Union
 
-from imret.registry import TRANSFORMS
 
 from .base import BaseTransform, require_image
 from .padding import check_pad_value, pad_image
+from .types import transform_type
 
 
 def crop_pair(owner: str, size: Union[int, Sequence[int]], order: str) -> Tuple[int, int]:
@@ -24,7 +24,7 @@ def center_offset(length: int, crop: int) -> int:
     return max(0, int(round((length - crop) / 2.0)))
 
 
-@TRANSFORMS.register_module()
+@transform_type
 class CenterCrop(BaseTransform):
     """Crop the centre ``crop_size = (w, h)`` (an int means square) of ``img``.
 

@@ -6,9 +6,9 @@ from typing import List, Optional, Sequence, Union
 
 import numpy as np
 
-from imret.registry import TRANSFORMS
 
 from .base import BaseTransform, require_image
+from .types import transform_type
 
 DIRECTIONS = ("horizontal", "vertical", "diagonal")
 _AXES = {"horizontal": (1,), "vertical": (0,), "diagonal": (0, 1)}
@@ -21,7 +21,7 @@ def flip_image(img: np.ndarray, direction: str) -> np.ndarray:
     return np.ascontiguousarray(np.flip(img, axis=_AXES[direction]))
 
 
-@TRANSFORMS.register_module()
+@transform_type
 class RandomFlip(BaseTransform):
     """Flip ``img`` with probability ``prob`` along ``direction``.
 

@@ -6,10 +6,10 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from imret.registry import TRANSFORMS
 from imret.structures import DataSample
 
 from .base import BaseTransform
+from .types import transform_type
 
 DEFAULT_META_KEYS = ("sample_idx", "img_path", "ori_shape", "img_shape", "scale_factor", "flip",
                      "flip_direction", "ignore_gallery_idx")
@@ -28,7 +28,7 @@ def image_to_tensor(img: Any) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
 
 
-@TRANSFORMS.register_module()
+@transform_type
 class PackInputs(BaseTransform):
     """Pack ``results`` into ``{'inputs': CHW tensor, 'data_samples': DataSample}``.
 
@@ -63,4 +63,4 @@ class PackInputs(BaseTransform):
 
 
 # mmpretrain's name before 1.0: older configs still write PackClsInputs
-TRANSFORMS.register_module(name="PackClsInputs", module=PackInputs)
+transform_type(PackInputs, name="PackClsInputs")

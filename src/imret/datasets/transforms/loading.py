@@ -8,10 +8,10 @@ import numpy as np
 from PIL import Image
 
 from imret.io import DRAFT_BOX_KEY, ORIGINAL_SIZE_KEY, check_pixels, image_to_bgr, open_image
-from imret.registry import TRANSFORMS
 
 from .base import BaseTransform
 from .decoding import COLOR_TYPES, UnreadableImageError, _remote_bytes
+from .types import transform_type
 
 ON_ERROR_CHOICES = ("raise", "skip")
 # results key set when a JPEG was decoded at a reduced scale (a DraftDecoded)
@@ -41,7 +41,7 @@ def _backend_args_from_file_client(file_client_args: Optional[dict]) -> Optional
     )
 
 
-@TRANSFORMS.register_module()
+@transform_type
 class LoadImageFromFile(BaseTransform):
     """Decode ``results['img_path']`` into ``results['img']`` (HWC uint8, BGR order, mmcv convention).
 

@@ -7,11 +7,11 @@ from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from imret.registry import TRANSFORMS
 
 from .base import BaseTransform, require_image
 from .center_crop import crop_pair
 from .padding import PADDING_MODES, PadValue, check_pad_value, pad_image
+from .types import transform_type
 
 
 def _borders(padding: Union[int, Sequence[int]]) -> Tuple[int, int, int, int]:
@@ -29,7 +29,7 @@ def _borders(padding: Union[int, Sequence[int]]) -> Tuple[int, int, int, int]:
     return tuple(int(v) for v in values)
 
 
-@TRANSFORMS.register_module()
+@transform_type
 class RandomCrop(BaseTransform):
     """Crop a random ``crop_size = (h, w)`` window (an int means square; note: (h, w) as mmpretrain).
 

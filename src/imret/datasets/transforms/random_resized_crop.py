@@ -7,11 +7,11 @@ from typing import Sequence, Tuple, Union
 
 import numpy as np
 
-from imret.registry import TRANSFORMS
 
 from .base import BaseTransform, require_image
 from .center_crop import crop_pair
 from .resizing import check_resize_options, resize_image
+from .types import transform_type
 
 
 def _check_range(name: str, value: Sequence[float]) -> Tuple[float, float]:
@@ -20,7 +20,7 @@ def _check_range(name: str, value: Sequence[float]) -> Tuple[float, float]:
     return float(value[0]), float(value[1])
 
 
-@TRANSFORMS.register_module()
+@transform_type
 class RandomResizedCrop(BaseTransform):
     """Crop a window of random area and aspect ratio, then resize it to ``scale = (h, w)``.
 

@@ -5,11 +5,11 @@ from numbers import Integral, Real
 from typing import Optional, Sequence, Tuple, Union
 
 from imret.io import check_resize
-from imret.registry import TRANSFORMS
 
 from .base import BaseTransform, require_image
 from .loading import DRAFT_KEY
 from .resizing import check_resize_options, resize_image
+from .types import transform_type
 
 
 def _pair(value: Union[int, float, Sequence], name: str, kind: type) -> Tuple:
@@ -36,7 +36,7 @@ def fit_size(width: int, height: int, bounds: Tuple[int, int]) -> Tuple[int, int
     return scale_size(width, height, (factor, factor))
 
 
-@TRANSFORMS.register_module()
+@transform_type
 class Resize(BaseTransform):
     """Resize ``img`` to ``scale`` ``(w, h)`` (an int means square) or by ``scale_factor``.
 

@@ -5,11 +5,11 @@ from numbers import Integral
 from typing import Optional, Tuple
 
 from imret.io import check_resize
-from imret.registry import TRANSFORMS
 
 from .base import BaseTransform, require_image
 from .loading import DRAFT_KEY
 from .resizing import check_resize_options, resize_image
+from .types import transform_type
 
 EDGES = ("short", "long", "width", "height")
 
@@ -22,7 +22,7 @@ def edge_size(width: int, height: int, scale: int, edge: str) -> Tuple[int, int]
     return max(1, int(scale * width / height)), scale
 
 
-@TRANSFORMS.register_module()
+@transform_type
 class ResizeEdge(BaseTransform):
     """Resize so that the ``edge`` (``short``, ``long``, ``width`` or ``height``) equals ``scale``.
 

@@ -163,7 +163,7 @@ class ImageToImageRetriever(BaseRetriever):
             return self.prototype
         from mmengine.runner import Runner  # the training stack, loaded only for a dataset-config prototype
 
-        import imret.datasets  # noqa: F401  (registers dataset and transform type names)
+        import imret.datasets.registration  # noqa: F401  (registers dataset and transform type names)
         with DefaultScope.overwrite_default_scope("imret"):
             return Runner.build_dataloader(self.prototype)
 
