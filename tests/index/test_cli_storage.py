@@ -56,7 +56,9 @@ def test_non_utf8_names_empty_out_dir_integrity_and_strict_json(tmp_path, capsys
     captured = capsys.readouterr()
     summary = strict_json(captured.out.strip().splitlines()[-1])
     assert (summary["encoded"], summary["failed"], summary["count"]) == (2, 1, 2)  # failures are not "encoded"
-    assert "broken.png" in captured.err and len(captured.err.strip().splitlines()) == 1
+    # one line names the broken file (a first ONNX export in the session may log its own line)
+    assert len([line for line in captured.err.splitlines() if "broken.png" in line]) == 1
+    assert "Traceback" not in captured.err
 
     query = os.fsdecode(cafe)
     assert main(["search", str(index), query, "--topk", "2", "--json"]) == 0
