@@ -87,4 +87,5 @@ def test_a_truncated_compiled_model_is_compiled_again(cache_root, tmp_path):
     blob.chmod(0o644)
     blob.write_bytes(blob.read_bytes()[:size // 3])
     np.testing.assert_allclose(_encode(graph, batch), expected, rtol=1e-4, atol=1e-4)
-    assert blob.stat().st_size == size  # written again in full
+    # written again in full (a blob's size can vary by a few bytes from one compilation to the next)
+    assert blob.stat().st_size > size * 0.9
