@@ -50,6 +50,10 @@ class _Views:
     def __call__(self, image: Any) -> tuple:
         return tuple(transform(image) for transform in self.transforms)
 
+    def with_load_options(self, **options: Any) -> "_Views":
+        """The same views with ``options`` given to each loading step (see ``ImageTransform``)."""
+        return _Views([transform.with_load_options(**options) for transform in self.transforms])
+
 
 @dataclass
 class TTAModel(RetrievalModel):
