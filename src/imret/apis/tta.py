@@ -72,6 +72,11 @@ class TTAModel(RetrievalModel):
             self._transform = _Views([ImageTransform(p.pipeline) for p, _ in self.views])
         return self._transform
 
+    def allow_parallel_calls(self, calls: int) -> None:
+        runtimes = {id(runtime): runtime for runtime in [self.runtime, *(runtime for _, runtime in self.views)]}
+        for runtime in runtimes.values():
+            runtime.allow_parallel_calls(calls)
+
     def encode_arrays(self, images: Sequence[tuple]) -> np.ndarray:
         total = None
         count = 0

@@ -82,9 +82,11 @@ class Encoder:
     model on prepared inputs, many at once.
     """
 
-    def __init__(self, searcher: Any, max_pixels: Optional[int] = None) -> None:
+    def __init__(self, searcher: Any, max_pixels: Optional[int] = None, parallel_calls: int = 1) -> None:
         self._searcher = searcher
         self.model = searcher.model
+        if parallel_calls > 1:
+            self.model.allow_parallel_calls(parallel_calls)
         self.name = str(getattr(searcher.model, "name", "") or "model")
         self.max_pixels = max_pixels
         # the model's own test pipeline (JPEGs draft-decoded for its resize), with the server's pixel limit
@@ -212,9 +214,9 @@ def _version_name(index_path: str) -> str:
 
 
 def load(index_path: str, runtime: Optional[str] = None, device: Optional[str] = None,
-         max_pixels: Optional[int] = None) -> tuple[Encoder, GallerySnapshot]:
+         max_pixels: Optional[int] = None, parallel_calls: int = 1) -> tuple[Encoder, GallerySnapshot]:
     """The model named by the index's provenance and the index's current version; uploads with more
-    than ``max_pixels`` pixels to decode are refused."""
+    than ``max_pixels`` pixels to decode are refused; ``parallel_calls`` threads may encode at once."""
     from imret.apis.searcher import IndexSearcher, SearchInputError
 
     try:
@@ -226,7 +228,7 @@ def load(index_path: str, runtime: Optional[str] = None, device: Optional[str] =
     except (SearchInputError, KeyError, OSError, ValueError) as error:
         text = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
         raise IndexLoadError(_scrub(text.splitlines()[0] if text else type(error).__name__, index_path)) from None
-    return Encoder(searcher, max_pixels), GallerySnapshot(searcher, index_path, version)
+    return Encoder(searcher, max_pixels, parallel_calls), GallerySnapshot(searcher, index_path, version)
 
 
 def reopen(index_path: str, encoder: Encoder) -> GallerySnapshot:
