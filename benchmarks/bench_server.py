@@ -297,7 +297,11 @@ def main() -> int:
             log_text = (Path(tmp) / "server.log").read_text(errors="replace")
         finally:
             proc.terminate()
-            proc.wait(30)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(30)
     load_after = os.getloadavg()
 
     print(f"load average before {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}, "

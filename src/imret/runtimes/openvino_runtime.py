@@ -64,14 +64,34 @@ class OpenVinoRuntime(EncoderRuntime):
         calls = max(1, int(calls))
         if calls == self.parallel_calls or self._recompile is None:
             return
+        with self.lock:
+            if not self._warm_up(self.request):
+                return  # calls stay one at a time
         parallel = self._recompile(calls) if calls > 1 else None
         requests: Optional[queue.SimpleQueue] = None
         if parallel is not None:
             requests = queue.SimpleQueue()
             for _ in range(calls):
-                requests.put(parallel.create_infer_request())
+                request = parallel.create_infer_request()
+                self._warm_up(request)
+                requests.put(request)
         with self._state:
             self.parallel, self._requests, self.parallel_calls = parallel, requests, calls
+
+    def _warm_up(self, request: Any) -> bool:
+        """One inference on zeros, read back, on this thread only; False when the input size is not fixed.
+
+        OpenVINO's Python binding sets up its numpy bridge on the first read of a result; two threads
+        doing that first read at once deadlock (each holds what the other waits for), so it is done
+        here before any calls overlap.
+        """
+        shape = list(self.compiled.input(0).get_partial_shape())
+        if not shape or any(not dimension.is_static for dimension in shape[1:]):
+            return False
+        sizes = [dimension.get_length() if dimension.is_static else 1 for dimension in shape]
+        request.infer({0: np.zeros(sizes, dtype=np.float32)})
+        np.array(request.get_output_tensor(0).data, copy=True)
+        return True
 
     def _acquire(self) -> tuple[Any, Optional[queue.SimpleQueue]]:
         """The request for one call: the one-stream request when nothing else runs, else a per-stream one."""
