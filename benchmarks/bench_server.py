@@ -255,6 +255,28 @@ def start_server(index: Path, log: Path, options: list[str]) -> tuple[subprocess
     raise SystemExit(f"imret serve did not become ready: {log.read_text(errors='replace')[-2000:]}")
 
 
+def mean_throughput(rounds: list[tuple[str, dict]], kind: str) -> float:
+    values = [result["throughput"] for name, result in rounds if name == kind]
+    return sum(values) / len(values)
+
+
+def print_rounds(label: str, rounds: list[tuple[str, dict]], clients: int) -> None:
+    """The rounds of one server as a markdown table, and concurrent / sequential throughput."""
+    print(f"server: imret serve {label}\n")
+    print("| round | clients | requests | errors | req/s | p50 ms | p95 ms | p99 ms | server CPU ms/req (cores) "
+          "| client CPU ms/req (cores) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for name, result in rounds:
+        print(f"| {name} | {result['clients']} | {result['requests']} | {len(result['errors'])} | "
+              f"{result['throughput']:.2f} | {result['p50'] * 1000:.0f} | {result['p95'] * 1000:.0f} | "
+              f"{result['p99'] * 1000:.0f} | {result['server_ms']:.1f} ({result['server_cores']:.2f}) | "
+              f"{result['client_ms']:.1f} ({result['client_cores']:.2f}) |")
+    sequential, concurrent = mean_throughput(rounds, "sequential"), mean_throughput(rounds, "concurrent")
+    pairs = [c["throughput"] / s["throughput"] for (_, s), (_, c) in zip(rounds[0::2], rounds[1::2])]
+    print(f"\nthroughput {clients} clients / 1 client: {concurrent / sequential:.2f}x ({concurrent:.2f} vs "
+          f"{sequential:.2f} req/s; per pair: {', '.join(f'{pair:.2f}x' for pair in pairs)})\n")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gallery", type=int, default=100, help="UKBench images indexed (default 100)")
@@ -266,7 +288,9 @@ def main() -> int:
     parser.add_argument("--slow-seconds", type=float, default=14.0)
     parser.add_argument("--malformed", type=int, default=200)
     parser.add_argument("--serve-option", action="append", default=[], metavar="OPTION",
-                        help="extra `imret serve` option, e.g. --serve-option=--processes=2 (repeatable)")
+                        help="extra `imret serve` option, e.g. --serve-option=--workers=1 (repeatable)")
+    parser.add_argument("--compare-workers", type=int, default=None, metavar="N",
+                        help="also serve the index with `--workers N` and measure it in the same rounds, alternately")
     args = parser.parse_args()
     if not UKBENCH.is_dir():
         print(f"needs UKBench at {UKBENCH}", file=sys.stderr)
@@ -281,46 +305,50 @@ def main() -> int:
                        capture_output=True)
         queries = [(f"ukbench{n:05d}.jpg", (UKBENCH / f"ukbench{n:05d}.jpg").read_bytes())
                    for n in range(args.gallery, args.gallery + args.queries)]
-        proc, base = start_server(index, Path(tmp) / "server.log", args.serve_option)
-        port = int(base.rsplit(":", 1)[1])
+        servers: list[tuple[str, subprocess.Popen, str]] = []
         try:
+            servers.append(("default" if not args.serve_option else " ".join(args.serve_option),
+                            *start_server(index, Path(tmp) / "server.log", args.serve_option)))
+            if args.compare_workers is not None:
+                option = [f"--workers={args.compare_workers}"]
+                servers.append((option[0], *start_server(index, Path(tmp) / "compared.log", option)))
+            base = servers[0][2]
+            port = int(base.rsplit(":", 1)[1])
             requests = [search_request(name, data, number) for number, (name, data) in enumerate(queries)]
-            asyncio.run(load_round(port, requests, 4, 3, proc.pid))  # warm-up
-            rounds = []
+            for _, server, url in servers:
+                asyncio.run(load_round(int(url.rsplit(":", 1)[1]), requests, 4, 3, server.pid))  # warm-up
+            rounds, compared = [], []
             for _ in range(args.rounds):
-                rounds.append(("sequential", asyncio.run(load_round(port, requests, 1, args.duration, proc.pid))))
-                rounds.append(("concurrent", asyncio.run(load_round(port, requests, args.clients, args.duration,
-                                                                    proc.pid))))
+                for number, (_, server, url) in enumerate(servers):
+                    where, kept = int(url.rsplit(":", 1)[1]), rounds if number == 0 else compared
+                    kept.append(("sequential", asyncio.run(load_round(where, requests, 1, args.duration, server.pid))))
+                    kept.append(("concurrent", asyncio.run(load_round(where, requests, args.clients, args.duration,
+                                                                      server.pid))))
             info = httpx.get(base + "/api/v1/info").json()
             slow = slowloris_round(base, port, args.slow_sockets, args.slow_seconds, queries[0])
             bad = malformed_round(base, port, args.malformed, queries[0])
             log_text = (Path(tmp) / "server.log").read_text(errors="replace")
         finally:
-            proc.terminate()
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(30)
+            for _, server, _ in servers:
+                server.terminate()
+                try:
+                    server.wait(30)
+                except subprocess.TimeoutExpired:
+                    server.kill()
+                    server.wait(30)
     load_after = os.getloadavg()
 
     print(f"load average before {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}, "
           f"after {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}; {os.cpu_count()} CPUs")
     print(f"index: {args.gallery} UKBench images; queries: {args.queries} other UKBench JPEGs (640x480)\n")
-    print("| round | clients | requests | errors | req/s | p50 ms | p95 ms | p99 ms | server CPU ms/req (cores) "
-          "| client CPU ms/req (cores) |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for name, result in rounds:
-        print(f"| {name} | {result['clients']} | {result['requests']} | {len(result['errors'])} | "
-              f"{result['throughput']:.2f} | {result['p50'] * 1000:.0f} | {result['p95'] * 1000:.0f} | "
-              f"{result['p99'] * 1000:.0f} | {result['server_ms']:.1f} ({result['server_cores']:.2f}) | "
-              f"{result['client_ms']:.1f} ({result['client_cores']:.2f}) |")
-    sequential = sum(r["throughput"] for n, r in rounds if n == "sequential") / args.rounds
-    concurrent = sum(r["throughput"] for n, r in rounds if n == "concurrent") / args.rounds
-    errors = [e for _, r in rounds for e in r["errors"]]
-    print(f"\nthroughput {args.clients} clients / 1 client: {concurrent / sequential:.2f}x "
-          f"({concurrent:.2f} vs {sequential:.2f} req/s); errors: {len(errors)}"
-          + (f" (first: {errors[0]})" if errors else ""))
+    for label, kept in [(servers[0][0], rounds)] + ([(servers[1][0], compared)] if compared else []):
+        print_rounds(label, kept, args.clients)
+    errors = [e for _, r in rounds + compared for e in r["errors"]]
+    if compared:
+        ours = mean_throughput(rounds, "concurrent") / mean_throughput(compared, "concurrent")
+        print(f"{args.clients} clients, {servers[0][0]} / {servers[1][0]}: {ours:.2f}x; 1 client: "
+              f"{mean_throughput(rounds, 'sequential') / mean_throughput(compared, 'sequential'):.2f}x\n")
+    print(f"errors: {len(errors)}" + (f" (first: {errors[0]})" if errors else ""))
     print(f"micro-batching: {info['images_encoded']} images in {info['forward_passes']} forward passes "
           f"({info['images_encoded'] / max(1, info['forward_passes']):.2f} per pass)")
     print(f"slowloris: {slow['sockets']} sockets, {slow['answered_408']} cut off with 408; during it /health "
