@@ -83,7 +83,6 @@ class Encoder:
     """
 
     def __init__(self, searcher: Any, max_pixels: Optional[int] = None, parallel_calls: int = 1) -> None:
-        self._searcher = searcher
         self.model = searcher.model
         if parallel_calls > 1:
             self.model.allow_parallel_calls(parallel_calls)
