@@ -46,36 +46,102 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))] if ordered else float("nan")
 
 
-async def load_round(base: str, images: list[tuple[str, bytes]], clients: int, duration: float) -> dict:
-    """``clients`` concurrent clients posting images until ``duration`` seconds have passed."""
+def multipart_body(name: str, data: bytes, boundary: str) -> bytes:
+    """The form a browser sends: ``topk=5`` and the JPEG in the file field ``image``."""
+    return (f'--{boundary}\r\nContent-Disposition: form-data; name="topk"\r\n\r\n5\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="{name}"\r\n'
+            f'Content-Type: image/jpeg\r\n\r\n').encode() + data + f"\r\n--{boundary}--\r\n".encode()
+
+
+def search_request(name: str, data: bytes, number: int) -> bytes:
+    """A complete keep-alive HTTP/1.1 POST /api/v1/search of one JPEG."""
+    boundary = f"imretbench{number:08x}"
+    body = multipart_body(name, data, boundary)
+    head = (f"POST /api/v1/search HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; "
+            f"boundary={boundary}\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    return head + body
+
+
+async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """Status and body of one HTTP/1.1 response with a Content-Length."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    status = int(lines[0].split()[1])
+    length = next((int(line.split(b":", 1)[1]) for line in lines[1:] if line.lower().startswith(b"content-length:")),
+                  0)
+    return status, await reader.readexactly(length)
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system, all threads) used so far by process ``pid`` and its live descendants
+    (Linux /proc; NaN elsewhere)."""
+    usage, parents = {}, {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry)] = int(fields[1])
+        usage[int(entry)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    if pid not in usage:
+        return float("nan")
+    family, changed = {pid}, True
+    while changed:
+        grown = family | {child for child, parent in parents.items() if parent in family}
+        changed, family = grown != family, grown
+    return sum(usage[member] for member in family)
+
+
+async def load_round(port: int, requests: list[bytes], clients: int, duration: float, server_pid: int) -> dict:
+    """``clients`` keep-alive connections posting JPEGs until ``duration`` seconds have passed.
+
+    The client is raw asyncio HTTP/1.1 with the requests encoded in advance, so that on a 2-core machine
+    it takes as little CPU as possible from the server it measures (its share is reported).
+    """
     latencies: list[float] = []
     errors: list[str] = []
     stop_at = time.perf_counter() + duration
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
 
-    async def client(number: int, session: httpx.AsyncClient) -> None:
+    async def client(number: int) -> None:
         position = number
+        reader = writer = None
         while time.perf_counter() < stop_at:
-            name, data = images[position % len(images)]
+            request = requests[position % len(requests)]
             position += clients
             started = time.perf_counter()
             try:
-                response = await session.post("/api/v1/search", files={"image": (name, data)}, data={"topk": "5"})
-                if response.status_code != 200:
-                    errors.append(f"{response.status_code} {response.text[:120]}")
-                    continue
-            except httpx.HTTPError as error:
+                if writer is None:
+                    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.write(request)
+                status, body = await asyncio.wait_for(read_response(reader), 120)
+            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, asyncio.TimeoutError,
+                    ValueError, IndexError) as error:
                 errors.append(f"{type(error).__name__}: {error}")
+                if writer is not None:
+                    writer.close()
+                reader = writer = None
+                continue
+            if status != 200:
+                errors.append(f"{status} {body[:120]!r}")
                 continue
             latencies.append(time.perf_counter() - started)
+        if writer is not None:
+            writer.close()
 
+    cpu_before, server_before = time.process_time(), tree_cpu(server_pid)
     started = time.perf_counter()
-    async with httpx.AsyncClient(base_url=base, timeout=120, limits=limits) as session:
-        await asyncio.gather(*(client(n, session) for n in range(clients)))
+    await asyncio.gather(*(client(n) for n in range(clients)))
     elapsed = time.perf_counter() - started
+    client_cpu, server_cpu = time.process_time() - cpu_before, tree_cpu(server_pid) - server_before
+    count = max(1, len(latencies))
     return {"clients": clients, "requests": len(latencies), "errors": errors, "seconds": elapsed,
             "throughput": len(latencies) / elapsed, "p50": percentile(latencies, 50),
-            "p95": percentile(latencies, 95), "p99": percentile(latencies, 99)}
+            "p95": percentile(latencies, 95), "p99": percentile(latencies, 99),
+            "client_ms": 1000 * client_cpu / count, "server_ms": 1000 * server_cpu / count,
+            "server_cores": server_cpu / elapsed, "client_cores": client_cpu / elapsed}
 
 
 def health_ok(base: str) -> bool:
@@ -167,9 +233,9 @@ def malformed_round(base: str, port: int, count: int, image) -> dict:
     return {"requests": count, "clean_4xx": sum(results), "after": health_ok(base) and search_ok(base, image)}
 
 
-def start_server(index: Path, log: Path) -> tuple[subprocess.Popen, str]:
+def start_server(index: Path, log: Path, options: list[str]) -> tuple[subprocess.Popen, str]:
     handle = open(log, "wb")
-    proc = subprocess.Popen([str(IMRET), "serve", str(index), "--port", "0", "--log-level", "warning"],
+    proc = subprocess.Popen([str(IMRET), "serve", str(index), "--port", "0", "--log-level", "warning", *options],
                             stdout=handle, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 300
     base = ""
@@ -189,6 +255,28 @@ def start_server(index: Path, log: Path) -> tuple[subprocess.Popen, str]:
     raise SystemExit(f"imret serve did not become ready: {log.read_text(errors='replace')[-2000:]}")
 
 
+def mean_throughput(rounds: list[tuple[str, dict]], kind: str) -> float:
+    values = [result["throughput"] for name, result in rounds if name == kind]
+    return sum(values) / len(values)
+
+
+def print_rounds(label: str, rounds: list[tuple[str, dict]], clients: int) -> None:
+    """The rounds of one server as a markdown table, and concurrent / sequential throughput."""
+    print(f"server: imret serve {label}\n")
+    print("| round | clients | requests | errors | req/s | p50 ms | p95 ms | p99 ms | server CPU ms/req (cores) "
+          "| client CPU ms/req (cores) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for name, result in rounds:
+        print(f"| {name} | {result['clients']} | {result['requests']} | {len(result['errors'])} | "
+              f"{result['throughput']:.2f} | {result['p50'] * 1000:.0f} | {result['p95'] * 1000:.0f} | "
+              f"{result['p99'] * 1000:.0f} | {result['server_ms']:.1f} ({result['server_cores']:.2f}) | "
+              f"{result['client_ms']:.1f} ({result['client_cores']:.2f}) |")
+    sequential, concurrent = mean_throughput(rounds, "sequential"), mean_throughput(rounds, "concurrent")
+    pairs = [c["throughput"] / s["throughput"] for (_, s), (_, c) in zip(rounds[0::2], rounds[1::2])]
+    print(f"\nthroughput {clients} clients / 1 client: {concurrent / sequential:.2f}x ({concurrent:.2f} vs "
+          f"{sequential:.2f} req/s; per pair: {', '.join(f'{pair:.2f}x' for pair in pairs)})\n")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gallery", type=int, default=100, help="UKBench images indexed (default 100)")
@@ -199,6 +287,10 @@ def main() -> int:
     parser.add_argument("--slow-sockets", type=int, default=200)
     parser.add_argument("--slow-seconds", type=float, default=14.0)
     parser.add_argument("--malformed", type=int, default=200)
+    parser.add_argument("--serve-option", action="append", default=[], metavar="OPTION",
+                        help="extra `imret serve` option, e.g. --serve-option=--workers=1 (repeatable)")
+    parser.add_argument("--compare-workers", type=int, default=None, metavar="N",
+                        help="also serve the index with `--workers N` and measure it in the same rounds, alternately")
     args = parser.parse_args()
     if not UKBENCH.is_dir():
         print(f"needs UKBench at {UKBENCH}", file=sys.stderr)
@@ -213,38 +305,50 @@ def main() -> int:
                        capture_output=True)
         queries = [(f"ukbench{n:05d}.jpg", (UKBENCH / f"ukbench{n:05d}.jpg").read_bytes())
                    for n in range(args.gallery, args.gallery + args.queries)]
-        proc, base = start_server(index, Path(tmp) / "server.log")
-        port = int(base.rsplit(":", 1)[1])
+        servers: list[tuple[str, subprocess.Popen, str]] = []
         try:
-            asyncio.run(load_round(base, queries, 4, 3))  # warm-up
-            rounds = []
+            servers.append(("default" if not args.serve_option else " ".join(args.serve_option),
+                            *start_server(index, Path(tmp) / "server.log", args.serve_option)))
+            if args.compare_workers is not None:
+                option = [f"--workers={args.compare_workers}"]
+                servers.append((option[0], *start_server(index, Path(tmp) / "compared.log", option)))
+            base = servers[0][2]
+            port = int(base.rsplit(":", 1)[1])
+            requests = [search_request(name, data, number) for number, (name, data) in enumerate(queries)]
+            for _, server, url in servers:
+                asyncio.run(load_round(int(url.rsplit(":", 1)[1]), requests, 4, 3, server.pid))  # warm-up
+            rounds, compared = [], []
             for _ in range(args.rounds):
-                rounds.append(("sequential", asyncio.run(load_round(base, queries, 1, args.duration))))
-                rounds.append(("concurrent", asyncio.run(load_round(base, queries, args.clients, args.duration))))
+                for number, (_, server, url) in enumerate(servers):
+                    where, kept = int(url.rsplit(":", 1)[1]), rounds if number == 0 else compared
+                    kept.append(("sequential", asyncio.run(load_round(where, requests, 1, args.duration, server.pid))))
+                    kept.append(("concurrent", asyncio.run(load_round(where, requests, args.clients, args.duration,
+                                                                      server.pid))))
             info = httpx.get(base + "/api/v1/info").json()
             slow = slowloris_round(base, port, args.slow_sockets, args.slow_seconds, queries[0])
             bad = malformed_round(base, port, args.malformed, queries[0])
             log_text = (Path(tmp) / "server.log").read_text(errors="replace")
         finally:
-            proc.terminate()
-            proc.wait(30)
+            for _, server, _ in servers:
+                server.terminate()
+                try:
+                    server.wait(30)
+                except subprocess.TimeoutExpired:
+                    server.kill()
+                    server.wait(30)
     load_after = os.getloadavg()
 
     print(f"load average before {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}, "
           f"after {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}; {os.cpu_count()} CPUs")
     print(f"index: {args.gallery} UKBench images; queries: {args.queries} other UKBench JPEGs (640x480)\n")
-    print("| round | clients | requests | errors | req/s | p50 ms | p95 ms | p99 ms |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for name, result in rounds:
-        print(f"| {name} | {result['clients']} | {result['requests']} | {len(result['errors'])} | "
-              f"{result['throughput']:.2f} | {result['p50'] * 1000:.0f} | {result['p95'] * 1000:.0f} | "
-              f"{result['p99'] * 1000:.0f} |")
-    sequential = sum(r["throughput"] for n, r in rounds if n == "sequential") / args.rounds
-    concurrent = sum(r["throughput"] for n, r in rounds if n == "concurrent") / args.rounds
-    errors = [e for _, r in rounds for e in r["errors"]]
-    print(f"\nthroughput {args.clients} clients / 1 client: {concurrent / sequential:.2f}x "
-          f"({concurrent:.2f} vs {sequential:.2f} req/s); errors: {len(errors)}"
-          + (f" (first: {errors[0]})" if errors else ""))
+    for label, kept in [(servers[0][0], rounds)] + ([(servers[1][0], compared)] if compared else []):
+        print_rounds(label, kept, args.clients)
+    errors = [e for _, r in rounds + compared for e in r["errors"]]
+    if compared:
+        ours = mean_throughput(rounds, "concurrent") / mean_throughput(compared, "concurrent")
+        print(f"{args.clients} clients, {servers[0][0]} / {servers[1][0]}: {ours:.2f}x; 1 client: "
+              f"{mean_throughput(rounds, 'sequential') / mean_throughput(compared, 'sequential'):.2f}x\n")
+    print(f"errors: {len(errors)}" + (f" (first: {errors[0]})" if errors else ""))
     print(f"micro-batching: {info['images_encoded']} images in {info['forward_passes']} forward passes "
           f"({info['images_encoded'] / max(1, info['forward_passes']):.2f} per pass)")
     print(f"slowloris: {slow['sockets']} sockets, {slow['answered_408']} cut off with 408; during it /health "

@@ -168,3 +168,39 @@ def test_a_full_queue_answers_503_and_the_rest_are_served(served, ukbench_dir):
         else:
             assert object_of(response.json()["matches"][0]["id"]) == 0
     assert httpx.post(server.base + "/api/v1/search", files={"image": image}, timeout=60).status_code == 200
+
+
+def test_concurrent_uploads_get_their_own_results(served, ukbench_dir):
+    """Different images searched at once (micro-batched, overlapping forward passes) rank as one at a time."""
+    server = served[0]  # --queue-size 4: a 503 is retried
+    names = [f"ukbench{number:05d}.jpg" for number in range(12)]
+    images = {name: (ukbench_dir / name).read_bytes() for name in names}
+
+    def ranking(payload: dict) -> list[tuple[str, float]]:
+        return [(match["id"], match["score"]) for match in payload["matches"]]
+
+    alone = {}
+    for name in names:
+        response = httpx.post(server.base + "/api/v1/search", files={"image": (name, images[name])},
+                              data={"topk": "3"}, timeout=60)
+        assert response.status_code == 200, response.text
+        alone[name] = ranking(response.json())
+
+    async def search(client: httpx.AsyncClient, name: str) -> dict:
+        for _ in range(200):
+            response = await client.post("/api/v1/search", files={"image": (name, images[name])}, data={"topk": "3"})
+            if response.status_code != 503:
+                assert response.status_code == 200, response.text
+                return response.json()
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"{name}: the server stayed busy")
+
+    async def together():
+        async with httpx.AsyncClient(base_url=server.base, timeout=120) as client:
+            return await asyncio.gather(*(search(client, name) for name in names * 2))
+
+    for name, payload in zip(names * 2, asyncio.run(together())):
+        assert payload["query"]["name"] == name
+        found = ranking(payload)
+        assert [item_id for item_id, _ in found] == [item_id for item_id, _ in alone[name]], name
+        np.testing.assert_allclose([score for _, score in found], [score for _, score in alone[name]], atol=1e-4)

@@ -37,3 +37,16 @@ def test_help_lists_the_service_options():
     for option in ("--host", "--port", "--workers", "--cors-origin", "--max-upload-mb", "--queue-size",
                    "--runtime", "--device"):
         assert option in result.stdout
+
+
+def test_default_workers_follow_the_usable_cores(monkeypatch):
+    """Two inference threads (overlapping forward passes) where 2+ cores are usable, one on a single core."""
+    from imret.server import config
+
+    monkeypatch.setattr("imret.utils.threads.available_cpus", lambda *args: 1)
+    assert config.default_workers() == 1 and config.ServerConfig(index_path="x").workers == 1
+    monkeypatch.setattr("imret.utils.threads.available_cpus", lambda *args: 2)
+    assert config.default_workers() == 2 and config.ServerConfig(index_path="x").workers == 2
+    monkeypatch.setattr("imret.utils.threads.available_cpus", lambda *args: 16)
+    assert config.ServerConfig(index_path="x").workers == 2
+    assert config.ServerConfig(index_path="x", workers=3).workers == 3

@@ -37,6 +37,7 @@ class ImageTransform:
     def __init__(self, pipeline_cfg: Sequence[dict]):
         from imret.datasets.transforms.decode_plan import link_resize_plan
 
+        self._config = tuple(dict(step) for step in pipeline_cfg)
         steps = [dict(step) for step in pipeline_cfg]
         while steps and steps[-1].get("type") in PACKING_STEPS:
             steps.pop()
@@ -47,6 +48,12 @@ class ImageTransform:
         rest = steps[1:] if self._load is not None else steps
         self._rest = [build_step(step) for step in rest]
         link_resize_plan([self._load, *self._rest])
+
+    def with_load_options(self, **options: Any) -> "ImageTransform":
+        """The same transform with ``options`` (e.g. ``max_pixels``) given to its loading step."""
+        if not self._config or self._config[0].get("type") != "LoadImageFromFile":
+            raise ValueError("this model's pipeline has no LoadImageFromFile step to give options to")
+        return ImageTransform([{**self._config[0], **options}, *self._config[1:]])
 
     def __call__(self, image: ImageInput) -> np.ndarray:
         """The transformed image (HWC uint8, BGR); raises ``ValueError`` (or the loader's error) on failure."""

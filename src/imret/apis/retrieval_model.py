@@ -78,6 +78,10 @@ class RetrievalModel:
         """Vectors (N, C) float32 of pipeline outputs (HWC uint8, BGR as loaded)."""
         return self.runtime.encode(self.preprocessing.normalize(images))
 
+    def allow_parallel_calls(self, calls: int) -> None:
+        """Let up to ``calls`` threads run :meth:`encode_arrays` at once (see ``EncoderRuntime``)."""
+        self.runtime.allow_parallel_calls(calls)
+
     def encode_images(self, images: Sequence[ImageInput], batch_size: int = 32, progress: bool = False,
                       desc: str = "encoding", workers: Optional[int] = None) -> EncodeResult:
         """Vectors of image paths or BGR arrays; unreadable images are skipped and listed (see ``encode_images``)."""

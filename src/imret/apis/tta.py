@@ -50,6 +50,10 @@ class _Views:
     def __call__(self, image: Any) -> tuple:
         return tuple(transform(image) for transform in self.transforms)
 
+    def with_load_options(self, **options: Any) -> "_Views":
+        """The same views with ``options`` given to each loading step (see ``ImageTransform``)."""
+        return _Views([transform.with_load_options(**options) for transform in self.transforms])
+
 
 @dataclass
 class TTAModel(RetrievalModel):
@@ -67,6 +71,11 @@ class TTAModel(RetrievalModel):
         if self._transform is None:
             self._transform = _Views([ImageTransform(p.pipeline) for p, _ in self.views])
         return self._transform
+
+    def allow_parallel_calls(self, calls: int) -> None:
+        runtimes = {id(runtime): runtime for runtime in [self.runtime, *(runtime for _, runtime in self.views)]}
+        for runtime in runtimes.values():
+            runtime.allow_parallel_calls(calls)
 
     def encode_arrays(self, images: Sequence[tuple]) -> np.ndarray:
         total = None

@@ -18,8 +18,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to bind (default 127.0.0.1: this machine only; 0.0.0.0 for every interface)")
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
-    parser.add_argument("--workers", type=int, default=1,
-                        help="inference threads sharing the model (default 1; each runs whole batches)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="inference threads sharing the model, each running whole micro-batches; while one "
+                             "runs, another can start on its share of the cores (default 2 on 2+ cores, else 1)")
     parser.add_argument("--max-batch", type=int, default=8, help="query images per forward pass (default 8)")
     parser.add_argument("--batch-window-ms", type=float, default=2.0,
                         help="how long a forward pass waits for more queries to batch (default 2 ms)")
@@ -50,12 +51,13 @@ def run(args: argparse.Namespace) -> int:
     """Serve until interrupted; 1 when the options or the index cannot be used."""
     with quiet_warnings():
         from imret.server.adapter import IndexLoadError, check_index
-        from imret.server.config import ServerConfig
+        from imret.server.config import ServerConfig, default_workers
         from imret.server.run import bind, serve
 
         try:
             config = ServerConfig(
-                index_path=args.index, host=args.host, port=args.port, workers=args.workers,
+                index_path=args.index, host=args.host, port=args.port,
+                workers=default_workers() if args.workers is None else args.workers,
                 max_batch=args.max_batch, batch_window_ms=args.batch_window_ms, queue_size=args.queue_size,
                 max_upload_mb=args.max_upload_mb, default_topk=args.topk, max_topk=args.max_topk,
                 cors_origins=tuple(args.cors_origin), header_timeout=args.header_timeout,

@@ -59,7 +59,12 @@ def rgb_to_grey(rgb: np.ndarray) -> np.ndarray:
     return np.asarray(Image.fromarray(np.ascontiguousarray(rgb)).convert("L"))
 
 
+_RGB_TO_BGR = np.array([2, 1, 0])
+
+
 def image_to_bgr(image: Image.Image, grayscale: bool = False) -> np.ndarray:
     """An HWC uint8 BGR array (mmcv's convention), or HW uint8 luma when ``grayscale``."""
     rgb = image_to_rgb(image)
-    return rgb_to_grey(rgb) if grayscale else np.ascontiguousarray(rgb[..., ::-1])
+    if grayscale:
+        return rgb_to_grey(rgb)
+    return rgb.take(_RGB_TO_BGR, axis=2)  # a C-contiguous copy, about twice as fast as rgb[..., ::-1]

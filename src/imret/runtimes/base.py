@@ -93,5 +93,11 @@ class EncoderRuntime(ABC):
     def encode(self, batch: np.ndarray) -> np.ndarray:
         """Feature vectors (N, C) float32 of a preprocessed batch (N, 3, H, W) float32."""
 
+    def allow_parallel_calls(self, calls: int) -> None:
+        """Let up to ``calls`` threads run :meth:`encode` at the same time, each on its share of the cores.
+
+        The default does nothing: the runtime's ``encode`` already runs concurrent calls in parallel.
+        """
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(device={self.device!r})"

@@ -99,6 +99,9 @@ class DeferredRuntime:
     def encode(self, batch: np.ndarray) -> np.ndarray:
         return self.runtime.encode(batch)
 
+    def allow_parallel_calls(self, calls: int) -> None:
+        self.runtime.allow_parallel_calls(calls)
+
     def __repr__(self) -> str:
         return f"DeferredRuntime({self.name!r}, device={self.device!r}, built={self._runtime is not None})"
 

@@ -2,7 +2,7 @@
 
 When ``get_model``, ``imret.io.open_image`` or ``imret.index.open_index`` change, re-point the
 functions here; the rest of the server sees :class:`Encoder`, :class:`GallerySnapshot`,
-:func:`decode_upload` and :func:`pointer_token` only.
+:func:`thumbnail_bytes` and :func:`pointer_token` only.
 """
 from __future__ import annotations
 
@@ -75,22 +75,42 @@ def check_index(index_path: str) -> int:
 
 
 class Encoder:
-    """The model that encodes query images for an index (thread-safe for concurrent calls)."""
+    """The model that encodes query images for an index (thread-safe for concurrent calls).
 
-    def __init__(self, searcher: Any) -> None:
-        self._searcher = searcher
+    Work is split in two so that only the forward pass is serialised: :meth:`prepare` (decoding, resize,
+    crop: Pillow releases the GIL) runs on any thread, one call per upload; :meth:`encode` runs the
+    model on prepared inputs, many at once.
+    """
+
+    def __init__(self, searcher: Any, max_pixels: Optional[int] = None, parallel_calls: int = 1) -> None:
         self.model = searcher.model
+        if parallel_calls > 1:
+            self.model.allow_parallel_calls(parallel_calls)
         self.name = str(getattr(searcher.model, "name", "") or "model")
+        self.max_pixels = max_pixels
+        # the model's own test pipeline (JPEGs draft-decoded for its resize), with the server's pixel limit
+        transform = searcher.model.transform
+        self._transform = transform.with_load_options(max_pixels=max_pixels) if max_pixels else transform
 
-    def encode(self, images: Sequence[np.ndarray]) -> np.ndarray:
-        """Vectors (n, dim) float32 of BGR uint8 arrays, in order, in one forward pass."""
-        from imret.apis.searcher import SearchInputError
+    def prepare(self, data: bytes, name: str) -> Any:
+        """The model input of an uploaded image; errors name the file as the user called it."""
+        from imret.io import ImageDecodeError, ImageTooLargeError as DecodeTooLarge
 
+        if not data:
+            raise QueryImageError(f"{name}: not a readable image (no bytes: the image is empty)")
         try:
-            vectors = self._searcher.encode_queries(list(images), batch_size=max(1, len(images)))
-        except SearchInputError as error:
-            raise QueryImageError(str(error)) from None
-        return np.asarray(vectors, dtype=np.float32)
+            return self._transform(data)
+        except DecodeTooLarge as error:
+            limit = f"; the server accepts at most {self.max_pixels:,} pixels" if self.max_pixels else ""
+            raise ImageTooLargeError(f"{name}: not a readable image ({error.reason}){limit}") from None
+        except ImageDecodeError as error:
+            raise QueryImageError(f"{name}: not a readable image ({error.reason})") from None
+        except (ValueError, OSError) as error:
+            raise QueryImageError(f"{name}: not a readable image ({_reason(error, name)})") from None
+
+    def encode(self, inputs: Sequence[Any]) -> np.ndarray:
+        """Vectors (n, dim) float32 of :meth:`prepare` results, in order, in one forward pass."""
+        return np.asarray(self.model.encode_arrays(list(inputs)), dtype=np.float32)
 
 
 class GallerySnapshot:
@@ -192,9 +212,10 @@ def _version_name(index_path: str) -> str:
         return "unknown"
 
 
-def load(index_path: str, runtime: Optional[str] = None, device: Optional[str] = None
-         ) -> tuple[Encoder, GallerySnapshot]:
-    """The model named by the index's provenance and the index's current version."""
+def load(index_path: str, runtime: Optional[str] = None, device: Optional[str] = None,
+         max_pixels: Optional[int] = None, parallel_calls: int = 1) -> tuple[Encoder, GallerySnapshot]:
+    """The model named by the index's provenance and the index's current version; uploads with more
+    than ``max_pixels`` pixels to decode are refused; ``parallel_calls`` threads may encode at once."""
     from imret.apis.searcher import IndexSearcher, SearchInputError
 
     try:
@@ -206,7 +227,7 @@ def load(index_path: str, runtime: Optional[str] = None, device: Optional[str] =
     except (SearchInputError, KeyError, OSError, ValueError) as error:
         text = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
         raise IndexLoadError(_scrub(text.splitlines()[0] if text else type(error).__name__, index_path)) from None
-    return Encoder(searcher), GallerySnapshot(searcher, index_path, version)
+    return Encoder(searcher, max_pixels, parallel_calls), GallerySnapshot(searcher, index_path, version)
 
 
 def reopen(index_path: str, encoder: Encoder) -> GallerySnapshot:
@@ -220,19 +241,6 @@ def reopen(index_path: str, encoder: Encoder) -> GallerySnapshot:
         text = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise IndexLoadError(_scrub(text, index_path)) from None
     return GallerySnapshot(searcher, index_path, version)
-
-
-def decode_upload(data: bytes, name: str, max_pixels: int) -> np.ndarray:
-    """An uploaded image as a BGR uint8 array; errors name the file as the user called it."""
-    from imret.io import ImageDecodeError, ImageTooLargeError as DecodeTooLarge, decode_bgr
-
-    try:
-        return decode_bgr(data, name=name, max_pixels=max_pixels)
-    except DecodeTooLarge as error:
-        raise ImageTooLargeError(f"{name}: {_reason(error, name)}; the server accepts at most "
-                                 f"{max_pixels:,} pixels") from None
-    except ImageDecodeError as error:
-        raise QueryImageError(f"{name}: {_reason(error, name)}") from None
 
 
 def _reason(error: Exception, name: str) -> str:

@@ -6,6 +6,12 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 
+def default_workers() -> int:
+    """Inference threads by default: 2 where this process may use 2 or more cores, else 1."""
+    from imret.utils.threads import available_cpus
+
+    return min(2, available_cpus())
+
 
 @dataclass(frozen=True)
 class ServerConfig:
@@ -14,7 +20,7 @@ class ServerConfig:
     index_path: str
     host: str = "127.0.0.1"
     port: int = 8000
-    workers: int = 1                    # inference threads sharing the model
+    workers: int = field(default_factory=default_workers)  # inference threads; forward passes that overlap
     max_batch: int = 8                  # query images per forward pass
     batch_window_ms: float = 2.0        # how long a batch waits for more queries
     queue_size: int = 64                # query images waiting or encoding; beyond -> 503

@@ -1,10 +1,10 @@
 """The JSON API under /api/v1: search by upload, by gallery id, in batches; index information."""
 from __future__ import annotations
 
-from typing import Optional
+import asyncio
+from typing import Any, Optional
 from urllib.parse import quote
 
-import numpy as np
 from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
@@ -55,9 +55,10 @@ def _result(snapshot: adapter.GallerySnapshot, query: QueryOut, hits: list[adapt
                      matches=[_match(snapshot, hit, offset + number) for number, hit in enumerate(page, start=1)])
 
 
-async def _decode(service: SearchService, upload: Upload) -> np.ndarray:
+async def _prepare(service: SearchService, upload: Upload) -> Any:
+    """The upload decoded and transformed for the model, on a worker thread (off the event loop)."""
     try:
-        return await run_in_threadpool(adapter.decode_upload, upload.data, upload.name, service.config.max_pixels)
+        return await run_in_threadpool(service.encoder.prepare, upload.data, upload.name)
     except adapter.ImageTooLargeError as error:
         raise ApiError(413, "image_too_large", str(error)) from None
     except adapter.QueryImageError as error:
@@ -78,7 +79,7 @@ async def search_upload(request: Request) -> SearchOut:
         upload = (await files_of(form, "image", 1))[0]
     finally:
         await form.close()
-    image = await _decode(service, upload)
+    image = await _prepare(service, upload)
     vectors = await service.encode(pool, [image])
     hits = await run_in_threadpool(snapshot.search, vectors, offset + topk)
     return _result(snapshot, QueryOut(kind="upload", name=upload.name), hits[0], topk, offset)
@@ -97,7 +98,11 @@ async def search_batch(request: Request) -> BatchOut:
         uploads = await files_of(form, "images", config.batch_files)
     finally:
         await form.close()
-    images = [await _decode(service, upload) for upload in uploads]
+    prepared = await asyncio.gather(*(_prepare(service, upload) for upload in uploads), return_exceptions=True)
+    for item in prepared:  # the first bad file in upload order is the one reported
+        if isinstance(item, BaseException):
+            raise item
+    images = list(prepared)
     vectors = await service.encode(pool, images)
     hits = await run_in_threadpool(snapshot.search, vectors, topk)
     results = [_result(snapshot, QueryOut(kind="upload", name=upload.name), found, topk, 0)

@@ -37,7 +37,8 @@ class SearchService:
         path = self.config.index_path
         try:
             token = adapter.pointer_token(path)
-            encoder, snapshot = adapter.load(path, self.config.runtime, self.config.device)
+            encoder, snapshot = adapter.load(path, self.config.runtime, self.config.device, self.config.max_pixels,
+                                             self.config.workers)
         except adapter.IndexLoadError as error:
             self.load_error = str(error)
             log.error("cannot serve: %s", error)
@@ -91,6 +92,7 @@ class SearchService:
         return None
 
     async def encode(self, pool: EncoderPool, images: list) -> np.ndarray:
+        """Vectors of prepared query images (``Encoder.prepare``), through the micro-batching pool."""
         try:
             return await pool.encode(images)
         except QueueFullError as error:

@@ -137,15 +137,18 @@ def ort_session_options(num_threads: Optional[int] = None):
     return options
 
 
-def openvino_config(num_threads: Optional[int] = None) -> dict:
+def openvino_config(num_threads: Optional[int] = None, streams: int = 1) -> dict:
     """OpenVINO CPU plugin properties (for ``Core.compile_model(..., config=...)``) with imret's thread settings.
 
-    Capped inference threads, one stream, no pinning of threads to cores (pinned threads cannot move
-    away from a core another process is using).
+    Capped inference threads, no pinning of threads to cores (pinned threads cannot move away from a
+    core another process is using). One stream (every thread on one inference: lowest latency), or
+    ``streams`` streams sharing the threads, for that many inferences at once (throughput).
     """
+    threads = int(num_threads or _configured.get("threads") or default_num_threads())
+    streams = max(1, min(int(streams), threads))
     return {
-        "INFERENCE_NUM_THREADS": int(num_threads or _configured.get("threads") or default_num_threads()),
-        "NUM_STREAMS": 1,
-        "PERFORMANCE_HINT": "LATENCY",
+        "INFERENCE_NUM_THREADS": threads,
+        "NUM_STREAMS": streams,
+        "PERFORMANCE_HINT": "LATENCY" if streams == 1 else "THROUGHPUT",
         "ENABLE_CPU_PINNING": False,
     }
