@@ -1,7 +1,8 @@
 """Encoder and exact-search throughput on a busy machine, with and without imret's thread settings.
 
 One worker process per (engine, settings): engines are torch eager, ONNX Runtime and OpenVINO (the
-default model's encoder, exported to ONNX once) and imret's exact search (``imret.matching``);
+default model's encoder, exported to ONNX once) and imret's exact search (``imret.matching``: the torch
+engine, and ``search_numpy``, the numpy path a local index searches with);
 settings are ``imret`` (``imret.utils.threads.configure_threads`` before the libraries load, as the
 CLI does, and imret's runtimes, which use ``ort_session_options`` / ``openvino_config``) or ``default``
 (the libraries' own defaults: plain sessions, torch as loaded without imret's environment; OpenVINO
@@ -32,7 +33,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 UKBENCH = REPO.parent / "shared" / "datasets" / "ukbench"
-ENGINES = ("torch", "onnxruntime", "openvino", "search")
+ENGINES = ("torch", "onnxruntime", "openvino", "search", "search_numpy")
 SETTINGS = ("imret", "default")
 THREAD_ENV = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
               "OPENBLAS_NUM_THREADS", "IMRET_NUM_THREADS")
@@ -64,8 +65,9 @@ def make_step(engine: str, settings: str, folder: Path):
     """
     import numpy as np
 
-    inputs = np.load(folder / "inputs.npy") if engine != "search" else None
-    onnx = (folder / "onnx_path.txt").read_text() if engine != "search" else None
+    encoder = not engine.startswith("search")
+    inputs = np.load(folder / "inputs.npy") if encoder else None
+    onnx = (folder / "onnx_path.txt").read_text() if encoder else None
     if engine in ("torch", "onnxruntime", "openvino") and (settings == "imret" or engine == "torch"):
         from imret.apis import get_model
         from imret.apis.zoo import DEFAULT_MODEL
@@ -85,17 +87,21 @@ def make_step(engine: str, settings: str, folder: Path):
         # at the precision imret's runtime uses (the CPU plugin would pick bfloat16 where the CPU has it)
         compiled = openvino.Core().compile_model(onnx, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
         return (lambda: compiled(inputs)), len(inputs)
-    if engine == "search":
+    if engine in ("search", "search_numpy"):
+        rng = np.random.default_rng(0)
+        gallery = rng.standard_normal((GALLERY_ROWS, DIM), dtype=np.float32)
+        gallery /= np.linalg.norm(gallery, axis=1, keepdims=True)
+        queries = gallery[rng.choice(GALLERY_ROWS, QUERIES, replace=False)] + 0.01
+        if engine == "search_numpy":  # the path of a local index's exact search: rank() on numpy arrays
+            from imret.matching import rank
+
+            return (lambda: rank(queries, gallery, K)), QUERIES
         import torch
 
         from imret.matching import topk_similarity
 
-        rng = np.random.default_rng(0)
-        gallery = rng.standard_normal((GALLERY_ROWS, DIM), dtype=np.float32)
-        gallery /= np.linalg.norm(gallery, axis=1, keepdims=True)
-        gallery_t = torch.from_numpy(gallery)
-        queries = torch.from_numpy(gallery[rng.choice(GALLERY_ROWS, QUERIES, replace=False)] + 0.01)
-        return (lambda: topk_similarity(queries, gallery_t, K)), QUERIES
+        gallery_t, queries_t = torch.from_numpy(gallery), torch.from_numpy(queries)
+        return (lambda: topk_similarity(queries_t, gallery_t, K)), QUERIES
     raise ValueError(engine)
 
 
@@ -202,7 +208,7 @@ def main() -> None:
                 proc.wait()
     load_after = os.getloadavg()
 
-    unit = {"search": "queries/s"}
+    unit = {"search": "queries/s", "search_numpy": "queries/s"}
     print(f"cores available: {cores}; competing load: {int(args.load_factor * cores)} busy processes, as one "
           f"other job in its own session ('other job') or in the benchmark's session ('same session'); "
           f"kernel groups sessions: {'yes' if sched_autogroup() else 'no'}; {args.rounds} rounds of "
