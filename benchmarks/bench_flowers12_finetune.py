@@ -9,8 +9,10 @@ Runs, from the repository root (needs flowers12 in $IMRET_DATA_ROOT, default ../
 2. trains with `imret train` (the config's schedule, or --epochs);
 3. evaluates the last checkpoint with `imret test`;
 4. puts the same checkpoint through the real index path: `imret index flowers12/test --model
-   WORK/train/CONFIG.py --checkpoint CKPT` (the config `imret train` saved beside its checkpoints) and `imret search INDEX flowers12/test --topk ALL --json`, drops each query's own
-   image from its results (as `imret test` does) and scores the rankings with imret's metric functions;
+   WORK/train/CONFIG.py --checkpoint CKPT` (the config `imret train` saved beside its checkpoints),
+   then `imret search INDEX flowers12/test --topk ALL --json --model ... --checkpoint CKPT`; drops each
+   query's own image from its results (as `imret test` does) and scores the rankings with imret's
+   metric functions;
 and prints a table of Recall@1, Recall@5 and mAP before and after training, and of `imret test` vs
 index + search for the trained checkpoint with their difference. ``--reuse`` skips steps 1-2 when the
 work folder already holds a trained checkpoint.
@@ -62,8 +64,9 @@ def index_search_metrics(config: str, checkpoint: Path, work_dir: Path) -> dict:
     imret("index", str(gallery), "--out", str(index), "--model", config, "--checkpoint", str(checkpoint),
           "--rebuild", "--json", "--no-progress")
     count = sum(1 for p in gallery.rglob("*") if p.is_file())
+    # the index records the weights by hash, not where they are: search names the checkpoint again
     results = json.loads(imret("search", str(index), str(gallery), "--topk", str(count), "--json",
-                               "--no-progress"))
+                               "--model", config, "--checkpoint", str(checkpoint), "--no-progress"))
     species = lambda path: Path(path).parent.name  # noqa: E731  (flowers12/test/SPECIES/image.jpg)
     rows, totals = [], []
     for entry in results:
