@@ -137,3 +137,24 @@ def test_tiny_finetune_writes_a_model_folder_that_indexes(tmp_path, shared_datas
     assert json.loads(capsys.readouterr().out)[0]["matches"][0]["id"] == "s2/1.pgm"
     assert main(["finetune", str(faces), "--out", str(out)]) == 1  # refuses to overwrite
     assert "not empty" in capsys.readouterr().err
+
+
+def test_head_lr_layers_option_text():
+    from imret.cli.finetune import _layer_names
+    assert _layer_names(None) is None
+    assert _layer_names("none") == () and _layer_names("None") == ()
+    assert _layer_names("conv_head, bn2") == ("conv_head", "bn2")
+
+
+def test_unknown_head_lr_layer_is_one_line_and_writes_nothing(tmp_path, shared_datasets_root, capsys):
+    faces = tmp_path / "faces"
+    for s in (1, 2):
+        (faces / f"s{s}").mkdir(parents=True)
+        for n in (1, 2):
+            shutil.copyfile(shared_datasets_root / "att_faces" / f"s{s}" / f"{n}.pgm", faces / f"s{s}" / f"{n}.pgm")
+    out = tmp_path / "model"
+    assert main(["finetune", str(faces), "--out", str(out), "--val-fraction", "0", "--head-lr-layers", "nosuch",
+                 "--no-progress"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "no encoder module named 'nosuch'" in err and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert not out.exists()
