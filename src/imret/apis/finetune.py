@@ -1,8 +1,9 @@
 """Fine-tuning a model on a labelled folder with an ArcFace head, written as a model folder.
 
 Recipe (CPU-sized defaults): the zoo encoder plus a new ``ArcFaceClsHead`` over the training
-classes; SGD (momentum 0.9, Nesterov, weight decay 5e-4) with a low encoder learning rate and the
-head's learning rate multiplied by ``head_lr_mult`` (the head's parameters only); cosine decay per
+classes; SGD (momentum 0.9, Nesterov, weight decay 5e-4) with a low encoder learning rate, multiplied
+by ``head_lr_mult`` for the new head and the encoder modules named by ``head_lr_layers`` (by default
+the final 1x1 projection ``conv_head``, where the encoder has one); cosine decay per
 step; random resized crops and horizontal flips at ``train_size`` pixels. A share of the classes is
 held out for validation (open-set: classes never trained on) and measured leave-one-out before and
 after. The result is a model folder (see :mod:`imret.apis.model_dir`).

@@ -9,6 +9,7 @@ from typing import Optional
 #: the encoder's (benchmarks/README.md, "Fine-tuning on flowers12").
 DEFAULT_HEAD_RATE_LAYERS = ("conv_head",)
 
+
 @dataclass
 class FinetuneOptions:
     """Training settings; the defaults suit a 2-core CPU and a few hundred images."""
