@@ -3,6 +3,7 @@
 Run from the repository root (needs ../shared/datasets):
 
     PYTHONPATH=src .venv/bin/python benchmarks/bench_quality.py [--work-dir DIR] [--timing] [--no-finetune]
+        [--tta flip 224,320 flip,224,320] [--models base tta finetuned]
 
 Sets (every image queries all the others of its set, leave-one-out; same class = relevant):
   orl-open      ORL faces s21-s40 (open set: fine-tuning only ever sees s1-s20)
@@ -11,8 +12,9 @@ Sets (every image queries all the others of its set, leave-one-out; same class =
 
 Vectors are cached per set in WORK/cache, keyed by the model's provenance and the files' fingerprint,
 so re-ranking variants never re-encode. Fine-tuned models (`imret finetune`, CPU budget: ORL s1-s20
-2 epochs, flowers12/train 1 epoch) are trained once into WORK/models. ``--timing`` adds re-ranking
-cost per query on random unit vectors (dim 1280, shortlist 100) for 10k and 100k galleries.
+2 epochs, flowers12/train 1 epoch) are trained once into WORK/models; ``--tta`` variants are measured
+for the base model and for the fine-tuned ones. ``--timing`` adds re-ranking cost per query on random
+unit vectors (dim 1280, shortlist 100) for 10k and 100k galleries, and the DBA index-build time.
 """
 from __future__ import annotations
 
