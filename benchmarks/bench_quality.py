@@ -70,7 +70,7 @@ def sets(work: Path) -> dict:
     }
 
 
-def finetuned(work: Path, allowed: bool) -> dict:
+def finetuned(work: Path, allowed: bool, flowers_epochs: int = 1) -> dict:
     """{set: model folder} of the fine-tuned models, training the missing ones when allowed."""
     from imret.apis.finetune import finetune
     from imret.apis.finetune_options import FinetuneOptions
@@ -78,7 +78,8 @@ def finetuned(work: Path, allowed: bool) -> dict:
 
     orl_train, _ = prepare_orl(work)
     plans = {"orl-open": (orl_train, FinetuneOptions(epochs=2, batch_size=16)),
-             "flowers12": (DATA / "flowers12" / "train", FinetuneOptions(epochs=1, batch_size=16, val_fraction=0))}
+             "flowers12": (DATA / "flowers12" / "train",
+                           FinetuneOptions(epochs=flowers_epochs, batch_size=16, val_fraction=0))}
     models = {}
     for name, (folder, options) in plans.items():
         out = work / "models" / ("orl_ft" if name == "orl-open" else "flowers_ft")
@@ -109,13 +110,14 @@ def vectors_for(model, model_key: str, set_name: str, folder, work: Path) -> tup
     return vectors, labels
 
 
-def quality_table(work: Path, allow_finetune: bool, tta: list[str], only: Optional[list[str]] = None) -> list[dict]:
+def quality_table(work: Path, allow_finetune: bool, tta: list[str], only: Optional[list[str]] = None,
+                  flowers_epochs: int = 1) -> list[dict]:
     from imret.apis.evaluate import leave_one_out
     from imret.apis.model_dir import CONFIG_FILE
     from imret.apis.zoo import get_model
 
     data = sets(work)
-    tuned = finetuned(work, allow_finetune)
+    tuned = finetuned(work, allow_finetune, flowers_epochs)
     models = {"base": lambda: get_model(BASE)}
     for spec in tta:
         models[f"base+tta:{spec}"] = (lambda spec=spec: _tta_model(spec))
@@ -220,6 +222,9 @@ def main() -> int:
     parser.add_argument("--models", nargs="*", default=None,
                         help="run only models whose key contains one of these (base, tta, finetuned)")
     parser.add_argument("--timing", action="store_true", help="also measure re-ranking cost at 10k/100k")
+    parser.add_argument("--flowers-epochs", type=int, default=1,
+                        help="epochs of the flowers12 fine-tuning (default 1; imret finetune's own default is 3); "
+                             "use a separate --work-dir per value, a trained model is reused")
     parser.add_argument("--timing-only", action="store_true")
     parser.add_argument("--timing-sizes", nargs="*", type=int, default=[10_000, 100_000])
     parser.add_argument("--no-dba-timing", action="store_true", help="skip the DBA build time in --timing")
@@ -229,7 +234,7 @@ def main() -> int:
     work = (REPO / args.work_dir).resolve()
     print(f"load average at start: {os.getloadavg()}", flush=True)
     if not args.timing_only:
-        rows = quality_table(work, not args.no_finetune, args.tta, args.models)
+        rows = quality_table(work, not args.no_finetune, args.tta, args.models, args.flowers_epochs)
         print_table(rows)
     if args.timing or args.timing_only:
         timing(sizes=tuple(args.timing_sizes), dba=not args.no_dba_timing)
