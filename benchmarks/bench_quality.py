@@ -3,6 +3,7 @@
 Run from the repository root (needs ../shared/datasets):
 
     PYTHONPATH=src .venv/bin/python benchmarks/bench_quality.py [--work-dir DIR] [--timing] [--no-finetune]
+        [--tta flip 224,320 flip,224,320] [--models base tta finetuned]
 
 Sets (every image queries all the others of its set, leave-one-out; same class = relevant):
   orl-open      ORL faces s21-s40 (open set: fine-tuning only ever sees s1-s20)
@@ -11,8 +12,9 @@ Sets (every image queries all the others of its set, leave-one-out; same class =
 
 Vectors are cached per set in WORK/cache, keyed by the model's provenance and the files' fingerprint,
 so re-ranking variants never re-encode. Fine-tuned models (`imret finetune`, CPU budget: ORL s1-s20
-2 epochs, flowers12/train 1 epoch) are trained once into WORK/models. ``--timing`` adds re-ranking
-cost per query on random unit vectors (dim 1280, shortlist 100) for 10k and 100k galleries.
+2 epochs, flowers12/train 1 epoch) are trained once into WORK/models; ``--tta`` variants are measured
+for the base model and for the fine-tuned ones. ``--timing`` adds re-ranking cost per query on random
+unit vectors (dim 1280, shortlist 100) for 10k and 100k galleries, and the DBA index-build time.
 """
 from __future__ import annotations
 
@@ -68,7 +70,7 @@ def sets(work: Path) -> dict:
     }
 
 
-def finetuned(work: Path, allowed: bool) -> dict:
+def finetuned(work: Path, allowed: bool, flowers_epochs: int = 1) -> dict:
     """{set: model folder} of the fine-tuned models, training the missing ones when allowed."""
     from imret.apis.finetune import finetune
     from imret.apis.finetune_options import FinetuneOptions
@@ -76,7 +78,8 @@ def finetuned(work: Path, allowed: bool) -> dict:
 
     orl_train, _ = prepare_orl(work)
     plans = {"orl-open": (orl_train, FinetuneOptions(epochs=2, batch_size=16)),
-             "flowers12": (DATA / "flowers12" / "train", FinetuneOptions(epochs=1, batch_size=16, val_fraction=0))}
+             "flowers12": (DATA / "flowers12" / "train",
+                           FinetuneOptions(epochs=flowers_epochs, batch_size=16, val_fraction=0))}
     models = {}
     for name, (folder, options) in plans.items():
         out = work / "models" / ("orl_ft" if name == "orl-open" else "flowers_ft")
@@ -107,13 +110,14 @@ def vectors_for(model, model_key: str, set_name: str, folder, work: Path) -> tup
     return vectors, labels
 
 
-def quality_table(work: Path, allow_finetune: bool, tta: list[str], only: Optional[list[str]] = None) -> list[dict]:
+def quality_table(work: Path, allow_finetune: bool, tta: list[str], only: Optional[list[str]] = None,
+                  flowers_epochs: int = 1) -> list[dict]:
     from imret.apis.evaluate import leave_one_out
     from imret.apis.model_dir import CONFIG_FILE
     from imret.apis.zoo import get_model
 
     data = sets(work)
-    tuned = finetuned(work, allow_finetune)
+    tuned = finetuned(work, allow_finetune, flowers_epochs)
     models = {"base": lambda: get_model(BASE)}
     for spec in tta:
         models[f"base+tta:{spec}"] = (lambda spec=spec: _tta_model(spec))
@@ -123,12 +127,15 @@ def quality_table(work: Path, allow_finetune: bool, tta: list[str], only: Option
         if set_name in tuned:  # a fine-tuned model is measured in its own domain
             path = tuned[set_name]
             candidates[f"finetuned[{set_name}]"] = (lambda path=path: get_model(str(path / CONFIG_FILE)))
+            for spec in tta:
+                candidates[f"finetuned[{set_name}]+tta:{spec}"] = \
+                    (lambda path=path, spec=spec: _tta_model(spec, str(path / CONFIG_FILE)))
         for model_key, make in candidates.items():
             if only and not any(key in model_key for key in only):
                 continue
             model = make()
             vectors, labels = vectors_for(model, model_key.replace(":", "_").replace(",", "_"), set_name, folder, work)
-            methods = METHODS if model_key == "base" else \
+            methods = METHODS if model_key == "base" or model_key.startswith("finetuned") else \
                 METHODS[:1] + [m for m in METHODS if m[0].startswith(("k-reciprocal", "qe", "dba k=2 a=3"))]
             for method, rerank, dba in methods:
                 started = time.perf_counter()
@@ -141,11 +148,11 @@ def quality_table(work: Path, allow_finetune: bool, tta: list[str], only: Option
     return rows
 
 
-def _tta_model(spec: str):
+def _tta_model(spec: str, model: str = BASE):
     from imret.apis.tta import parse_tta, with_tta
     from imret.apis.zoo import get_model
 
-    return with_tta(get_model(BASE), **parse_tta(spec))
+    return with_tta(get_model(model), **parse_tta(spec))
 
 
 def print_table(rows: list[dict]) -> None:
@@ -160,12 +167,13 @@ def print_table(rows: list[dict]) -> None:
               f"| {r['mAP'] - ref['mAP']:+.2f} | {r['R@1'] - ref['R@1']:+.2f} |")
 
 
-def timing(sizes=(10_000, 100_000), queries: int = 32, shortlist: int = 100) -> None:
-    """ms/query of the exact top-100 search and of each re-ranker after it (random unit vectors, dim 1280).
+def timing(sizes=(10_000, 100_000), queries: int = 32, shortlist: int = 100, dba: bool = True) -> None:
+    """ms/query of the exact top-100 search and of each re-ranker after it (random unit vectors, dim 1280),
+    and the time of a DBA (k=2, alpha=3) pass over each whole gallery, as ``imret index --dba`` runs it.
 
     Wall-clock and process CPU time are both printed: on a loaded machine CPU time is the steadier figure.
     """
-    from imret.rerank import GalleryView, parse_reranks, rerank_search
+    from imret.rerank import GalleryView, dba_vectors, parse_reranks, rerank_search
 
     specs = ["qe:k=2", "alpha-qe:k=3,alpha=3", "k-reciprocal:k1=10,k2=3,lambda=0.1"]
     print(f"\nre-ranking cost, ms/query as wall / CPU ({queries} queries, shortlist {shortlist}, dim 1280); "
@@ -173,6 +181,7 @@ def timing(sizes=(10_000, 100_000), queries: int = 32, shortlist: int = 100) -> 
     print("| gallery | exact search top-100 | " + " | ".join(f"+ {s}" for s in specs) + " |")
     print("|---|---|" + "---|" * len(specs))
     rng = np.random.default_rng(0)
+    builds = []
     for size in sizes:
         gallery = rng.standard_normal((size, 1280), dtype=np.float32)
         gallery /= np.linalg.norm(gallery, axis=1, keepdims=True)
@@ -195,7 +204,14 @@ def timing(sizes=(10_000, 100_000), queries: int = 32, shortlist: int = 100) -> 
                                                              initial=initial))
         cell = lambda key: f"{costs[key][0]:.1f} / {costs[key][1]:.1f}"  # noqa: E731
         print(f"| {size:,} | {cell('search')} | " + " | ".join(cell(s) for s in specs) + " |", flush=True)
+        if dba:
+            wall, cpu = time.perf_counter(), time.process_time()
+            dba_vectors(gallery, "cosine_similarity", 2, 3.0)
+            builds.append((size, time.perf_counter() - wall, time.process_time() - cpu))
         del gallery, view
+    for size, wall, cpu in builds:
+        print(f"DBA k=2,alpha=3 index build (whole gallery, one k-NN search per item): {size:,} vectors "
+              f"{wall:.1f} s wall / {cpu:.1f} s CPU ({wall * 1e6 / size:.0f} us per gallery item)", flush=True)
 
 
 def main() -> int:
@@ -206,17 +222,22 @@ def main() -> int:
     parser.add_argument("--models", nargs="*", default=None,
                         help="run only models whose key contains one of these (base, tta, finetuned)")
     parser.add_argument("--timing", action="store_true", help="also measure re-ranking cost at 10k/100k")
+    parser.add_argument("--flowers-epochs", type=int, default=1,
+                        help="epochs of the flowers12 fine-tuning (default 1; imret finetune's own default is 3); "
+                             "use a separate --work-dir per value, a trained model is reused")
     parser.add_argument("--timing-only", action="store_true")
+    parser.add_argument("--timing-sizes", nargs="*", type=int, default=[10_000, 100_000])
+    parser.add_argument("--no-dba-timing", action="store_true", help="skip the DBA build time in --timing")
     args = parser.parse_args()
     if not DATA.is_dir():
         sys.exit(f"needs {DATA}")
     work = (REPO / args.work_dir).resolve()
     print(f"load average at start: {os.getloadavg()}", flush=True)
     if not args.timing_only:
-        rows = quality_table(work, not args.no_finetune, args.tta, args.models)
+        rows = quality_table(work, not args.no_finetune, args.tta, args.models, args.flowers_epochs)
         print_table(rows)
     if args.timing or args.timing_only:
-        timing()
+        timing(sizes=tuple(args.timing_sizes), dba=not args.no_dba_timing)
     print(f"load average at end: {os.getloadavg()}")
     return 0
 

@@ -1,8 +1,9 @@
 """Fine-tuning a model on a labelled folder with an ArcFace head, written as a model folder.
 
 Recipe (CPU-sized defaults): the zoo encoder plus a new ``ArcFaceClsHead`` over the training
-classes; SGD (momentum 0.9, Nesterov, weight decay 5e-4) with a low encoder learning rate and the
-head's learning rate multiplied by ``head_lr_mult`` (the head's parameters only); cosine decay per
+classes; SGD (momentum 0.9, Nesterov, weight decay 5e-4) with a low encoder learning rate, multiplied
+by ``head_lr_mult`` for the new head and the encoder modules named by ``head_lr_layers`` (by default
+the final 1x1 projection ``conv_head``, where the encoder has one); cosine decay per
 step; random resized crops and horizontal flips at ``train_size`` pixels. A share of the classes is
 held out for validation (open-set: classes never trained on) and measured leave-one-out before and
 after. The result is a model folder (see :mod:`imret.apis.model_dir`).
@@ -16,12 +17,12 @@ import os
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
 from .evaluate import LabelledFolder, Quality, leave_one_out, read_labelled_folder
-from .finetune_options import FinetuneOptions
+from .finetune_options import DEFAULT_HEAD_RATE_LAYERS, FinetuneOptions
 from .model_dir import CONFIG_FILE, PREPROCESSING_FILE, PROVENANCE_FILE, WEIGHTS_FILE
 
 
@@ -68,13 +69,36 @@ def _measure(model: Any, part: LabelledFolder, batch_size: int) -> Optional[Qual
     return leave_one_out(result.vectors, part.labels[result.ok])
 
 
-def param_groups(module: Any, lr: float, head_lr_mult: float) -> list[dict]:
-    """Optimizer groups: the retriever's ``head`` module at ``lr * head_lr_mult``, everything else at ``lr``
-    (by module, not by name: the encoder's own ``conv_head`` stays at ``lr``)."""
-    head_ids = {id(p) for p in module.head.parameters()}
-    encoder = [p for p in module.parameters() if id(p) not in head_ids and p.requires_grad]
-    head = [p for p in module.head.parameters() if p.requires_grad]
-    return [{"params": encoder, "lr": lr}, {"params": head, "lr": lr * head_lr_mult}]
+def head_rate_layers(module: Any, names: Optional[Sequence[str]]) -> list[str]:
+    """Qualified names of the encoder modules trained at the head's learning rate.
+
+    A module matches when the last part of its dotted name is one of ``names``; ``None`` = the default,
+    the encoder's final 1x1 projection (timm's ``conv_head``) when it has one. Explicit names that
+    match no module are a ``ValueError`` naming them.
+    """
+    wanted = DEFAULT_HEAD_RATE_LAYERS if names is None else tuple(names)
+    found = [name for name, _ in module.named_modules()
+             if name and not name.startswith("head.") and name != "head" and name.rsplit(".", 1)[-1] in wanted]
+    if names is not None:
+        missing = [n for n in wanted if not any(f.rsplit(".", 1)[-1] == n for f in found)]
+        if missing:
+            raise ValueError(f"head_lr_layers: no encoder module named {', '.join(map(repr, missing))} "
+                             "(give the last part of a module name, e.g. conv_head, or none)")
+    return found
+
+
+def param_groups(module: Any, lr: float, head_lr_mult: float, head_rate: Sequence[str] = ()) -> list[dict]:
+    """Optimizer groups: the retriever's ``head`` module, plus the encoder modules named in ``head_rate``
+    (qualified names), at ``lr * head_lr_mult``; everything else at ``lr``. By module, not by name
+    substring: the encoder's ``conv_head`` is not part of the head unless listed."""
+    fast = list(module.head.parameters())
+    modules = dict(module.named_modules())
+    for name in head_rate:
+        fast.extend(modules[name].parameters())
+    fast_ids = {id(p) for p in fast}
+    encoder = [p for p in module.parameters() if id(p) not in fast_ids and p.requires_grad]
+    unique = list({id(p): p for p in fast if p.requires_grad}.values())
+    return [{"params": encoder, "lr": lr}, {"params": unique, "lr": lr * head_lr_mult}]
 
 
 def _train_pipeline(size: int) -> list[dict]:
@@ -151,7 +175,8 @@ def finetune(folder: Union[str, os.PathLike], out: Union[str, os.PathLike], mode
     label_of = {c: i for i, c in enumerate(train_ids)}
     module.head = ArcFaceClsHead(num_classes=len(train_ids), in_channels=dim, scale=options.scale,
                                  margins=options.margin)
-    optimizer = torch.optim.SGD(param_groups(module, options.lr, options.head_lr_mult), momentum=0.9,
+    head_rate = head_rate_layers(module, options.head_lr_layers)
+    optimizer = torch.optim.SGD(param_groups(module, options.lr, options.head_lr_mult, head_rate), momentum=0.9,
                                 nesterov=True, weight_decay=options.weight_decay)
     steps_per_epoch = math.ceil(len(train.paths) / options.batch_size)
     total_steps = steps_per_epoch * options.epochs
@@ -178,8 +203,8 @@ def finetune(folder: Union[str, os.PathLike], out: Union[str, os.PathLike], mode
             loss.backward()
             optimizer.step()
             step += 1
-            report.losses.append(float(loss))
-            bar.set_postfix(loss=f"{float(loss):.3f}")
+            report.losses.append(loss.item())
+            bar.set_postfix(loss=f"{report.losses[-1]:.3f}")
         bar.close()
     module.eval()
 
@@ -187,7 +212,9 @@ def finetune(folder: Union[str, os.PathLike], out: Union[str, os.PathLike], mode
                   "finetune": dict(asdict(options), folder=str(Path(folder).resolve()),
                                    files_fingerprint=files_fingerprint(train.paths),
                                    train_classes=report.train_classes, val_classes=report.val_classes,
-                                   recipe="ArcFaceClsHead + SGD, cosine decay, head-only lr multiplier")}
+                                   head_rate_modules=head_rate,
+                                   recipe="ArcFaceClsHead + SGD, cosine decay, lr multiplier on the head "
+                                          "and head_rate_modules")}
     write_model_dir(out, model, module, provenance)
     if val_ids:
         tuned = get_model(str(out / CONFIG_FILE), runtime="torch", device="cpu")

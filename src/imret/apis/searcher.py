@@ -56,9 +56,12 @@ def check_provenance(index_path: Union[str, os.PathLike], index_provenance: Opti
     index_provenance = encoder_provenance(index_provenance)
     changed = describe_difference(model.provenance, index_provenance)
     if changed:
+        # the weights are recorded by hash, not by file: a trained checkpoint has to be named again
+        weights = " and its weights (--checkpoint: the checkpoint the index was built with)" \
+            if "weights_sha256" in changed else ""
         raise SearchInputError(
             f"index {index_path} was built with another model ({index_provenance.get('model')!r}; differs in "
-            f"{changed}); search it with that model, or rebuild "
+            f"{changed}); search it with that model{weights}, or rebuild "
             f"it: imret index GALLERY --out {index_path} --model {model.name} --rebuild")
 
 

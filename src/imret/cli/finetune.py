@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Optional
 
 from .output import show_progress
 from .bad_input import EXIT_OK, fail, first_line, quiet_warnings
@@ -26,7 +27,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size, help=f"default {defaults.batch_size}")
     parser.add_argument("--lr", type=float, default=defaults.lr, help=f"encoder learning rate (default {defaults.lr})")
     parser.add_argument("--head-lr-mult", type=float, default=defaults.head_lr_mult,
-                        help=f"learning rate multiplier of the new ArcFace head only (default {defaults.head_lr_mult})")
+                        help=f"learning rate multiplier of the new ArcFace head and of --head-lr-layers "
+                             f"(default {defaults.head_lr_mult})")
+    parser.add_argument("--head-lr-layers", default=None, metavar="NAME,...",
+                        help="encoder modules (last part of the name, comma-separated) also trained at the head's "
+                             "rate (default: the final 1x1 projection, conv_head, where the encoder has one; "
+                             "'none': the new head only)")
     parser.add_argument("--train-size", type=int, default=defaults.train_size,
                         help=f"training crop size in pixels (default {defaults.train_size}; search uses the model's own)")
     parser.add_argument("--val-fraction", type=float, default=defaults.val_fraction,
@@ -43,6 +49,15 @@ def run(args: argparse.Namespace) -> int:
         return _run(args)
 
 
+def _layer_names(text: Optional[str]) -> Optional[tuple[str, ...]]:
+    """``--head-lr-layers``: None (default), () for 'none', else the comma-separated names."""
+    if text is None:
+        return None
+    if text.strip().lower() == "none":
+        return ()
+    return tuple(part.strip() for part in text.split(","))
+
+
 def _run(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
@@ -52,6 +67,7 @@ def _run(args: argparse.Namespace) -> int:
 
     options = FinetuneOptions(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                               head_lr_mult=args.head_lr_mult, train_size=args.train_size,
+                              head_lr_layers=_layer_names(args.head_lr_layers),
                               val_fraction=args.val_fraction, seed=args.seed,
                               max_images_per_class=args.max_images_per_class)
     try:
