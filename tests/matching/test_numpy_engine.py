@@ -187,3 +187,25 @@ print(json.dumps(out))
     for name, found in out.items():
         similarity = name if name in KINDS else "dot_product"
         assert found == reference_order(exact_scores(q, g, similarity))[:, :15].tolist(), name
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+@pytest.mark.parametrize("similarity", ["dot_product", "cosine_similarity"])
+def test_blocks_spread_over_worker_threads_give_the_same_ranking(monkeypatch, similarity, workers):
+    """With numpy's BLAS at one thread, blocks run on imret's pool: same order, same scores, bit for bit."""
+    import imret.matching.array_topk as array_topk
+    import imret.utils.threads as threads
+
+    q, g = tie_heavy(seed=2, gallery=1500, same_norm=similarity == "cosine_similarity")
+    g = np.concatenate([g, g[:300]])  # duplicates of early rows far away, in other blocks
+    full = exact_scores(q, g, similarity)
+    monkeypatch.setattr(threads, "array_engine_workers", lambda: 1)
+    single = rank(q, g, 40, similarity)
+    used = []
+    real_pool = array_topk._block_pool
+    monkeypatch.setattr(array_topk, "_block_pool", lambda n: used.append(n) or real_pool(n))
+    monkeypatch.setattr(threads, "array_engine_workers", lambda: workers)
+    pooled = rank(q, g, 40, similarity)
+    assert used == [workers]
+    assert np.array_equal(pooled[1], reference_order(full)[:, :40])
+    assert np.array_equal(pooled[1], single[1]) and np.array_equal(pooled[0], single[0])

@@ -133,3 +133,19 @@ def test_limit_threads_only_lowers(monkeypatch):
         assert torch.get_num_threads() == 1  # a count below the limit is the caller's choice: kept
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("numpy_first", [False, True])
+def test_numpy_blas_runs_one_thread_per_product_only_when_imret_configures_first(numpy_first):
+    """Configured before numpy loads: its BLAS gets one thread and the numpy engine spreads blocks over
+    the cores; numpy already loaded (its BLAS threads fixed): the engine stays on the caller's thread."""
+    code = ("import numpy\n" if numpy_first else "") + (
+        "import os\n"
+        "from imret.utils.threads import configure_threads, array_engine_workers\n"
+        "configure_threads(3)\n"
+        "print('RESULT', os.environ['OPENBLAS_NUM_THREADS'], array_engine_workers())\n")
+    env = {k: v for k, v in os.environ.items() if k not in {*threads.THREAD_COUNT_ENV, "IMRET_NUM_THREADS"}}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    line = [x for x in out.stdout.splitlines() if x.startswith("RESULT")]
+    assert line, out.stderr
+    assert line[0].split()[1:] == (["3", "1"] if numpy_first else ["1", "3"])

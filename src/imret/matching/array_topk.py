@@ -7,15 +7,28 @@ at the cut; NaN ranks first, as in torch's descending order) so a search does no
 """
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Optional
 
 import numpy as np
 
-from .blocks import DEFAULT_BLOCK_BYTES, block_rows_for, check_dims
+from .blocks import DEFAULT_BLOCK_BYTES, MIN_BLOCK_ROWS, block_rows_for, check_dims
 from .similarity import NORM_EPS
 
 ARRAY_KINDS = ("cosine", "dot", "euclidean")
 MERGE_EVERY = 8  # blocks whose winners are buffered before they are merged
+_pool: dict = {}
+_pool_lock = threading.Lock()
+
+
+def _block_pool(workers: int) -> ThreadPoolExecutor:
+    """The process's thread pool for scoring blocks (numpy releases the GIL in its products)."""
+    with _pool_lock:
+        pool = _pool.get(workers)
+        if pool is None:
+            pool = _pool[workers] = ThreadPoolExecutor(workers, thread_name_prefix="imret-topk")
+        return pool
 
 
 def tie_order(scores: np.ndarray, index: np.ndarray) -> np.ndarray:
@@ -113,16 +126,31 @@ def topk_arrays(queries: np.ndarray, gallery: np.ndarray, k: int, kind: str,
         raise ValueError(f"k must be a positive integer or -1 (all), got {k}")
     total = gallery.shape[0]
     take = total if k == -1 or k >= total else int(k)
+    from imret.utils.threads import array_engine_workers
+
     prepared = prepare_query_array(queries, kind)
     rows = max(take, block_rows_for(queries.shape[0], queries.shape[1], total, block_bytes), 1)
+    workers = array_engine_workers()
+    if workers > 1 and total >= 2 * MIN_BLOCK_ROWS:
+        # at least one block per worker: blocks are independent, so a busy machine slows each alone
+        rows = max(take, MIN_BLOCK_ROWS, min(rows, -(-total // workers)))
     blocks = -(-total // rows) if total else 0
     rows = -(-total // blocks) if blocks else rows  # balanced: the last block is padded by < `blocks` rows
-    kept: list[tuple[np.ndarray, np.ndarray]] = []
-    for start in range(0, total, rows):
+
+    def best_of(start: int) -> tuple[np.ndarray, np.ndarray]:
         block = _full_block(gallery[start:start + rows], rows)
-        width = min(rows, total - start)
-        values, columns = select_best(score_block(prepared, block, kind)[:, :width], take)
-        kept.append((values, columns + start))
+        values, columns = select_best(score_block(prepared, block, kind)[:, :min(rows, total - start)], take)
+        return values, columns + start
+
+    starts = list(range(0, total, rows))
+    kept: list[tuple[np.ndarray, np.ndarray]] = []
+    wave = MERGE_EVERY if workers == 1 or blocks < 2 else max(MERGE_EVERY, workers)
+    for first in range(0, len(starts), wave):
+        part = starts[first:first + wave]
+        if workers > 1 and len(part) > 1:
+            kept.extend(_block_pool(workers).map(best_of, part))
+        else:
+            kept.extend(best_of(start) for start in part)
         if len(kept) >= MERGE_EVERY:
             kept = [_merge(kept, take)]
     if not kept:
