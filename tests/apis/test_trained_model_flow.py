@@ -53,6 +53,11 @@ def _metrics_from_search(payload: list[dict]) -> tuple[float, float]:
     return 100 * float(np.mean(recalls)), 100 * float(np.mean(precisions))
 
 
+def species_first(data):
+    """The first test photo's path relative to the test folder."""
+    return sorted((data / "test").rglob("*.jpg"))[0].relative_to(data / "test")
+
+
 def test_trained_checkpoint_indexes_and_searches_like_imret_test(shared_datasets_root, tmp_path, capsys):
     data = tmp_path / "flowers"
     for split in ("train", "test"):
@@ -77,7 +82,20 @@ def test_trained_checkpoint_indexes_and_searches_like_imret_test(shared_datasets
     capsys.readouterr()
     assert main(["search", str(index), str(data / "test"), "--topk", str(SPECIES * PER_SPLIT), "--json",
                  "--model", str(config), "--checkpoint", str(checkpoint), "--runtime", "onnxruntime"]) == 0
-    recall, average_precision = _metrics_from_search(json.loads(capsys.readouterr().out))
+    searched = json.loads(capsys.readouterr().out)
+    recall, average_precision = _metrics_from_search(searched)
+    # without naming the model: the index's own config and the checkpoint it recorded
+    assert main(["search", str(index), str(data / "test"), "--topk", str(SPECIES * PER_SPLIT), "--json",
+                 "--runtime", "onnxruntime"]) == 0
+    assert json.loads(capsys.readouterr().out) == searched
+    moved = tmp_path / "moved.pth"
+    checkpoint.rename(moved)
+    assert main(["search", str(index), str(data / "test" / species_first(data)), "--runtime", "onnxruntime"]) == 1
+    assert "--checkpoint" in capsys.readouterr().err
+    assert main(["search", str(index), str(data / "test"), "--topk", str(SPECIES * PER_SPLIT), "--json",
+                 "--checkpoint", str(moved), "--runtime", "onnxruntime"]) == 0  # where it is does not count
+    assert json.loads(capsys.readouterr().out) == searched
+    moved.rename(checkpoint)
 
     assert recall == pytest.approx(tested["retrieval/Recall@1"], abs=0.01)
     assert average_precision == pytest.approx(tested["retrieval/mAP"], abs=0.01)

@@ -73,3 +73,15 @@ def test_bad_uploads_name_the_users_file(searcher, ukbench_dir):
             encoder.prepare(data, "notes.jpg")
         assert not isinstance(caught.value, ImageTooLargeError)
         assert "<image bytes>" not in str(caught.value) and "/" not in str(caught.value)
+
+
+def test_clients_see_a_config_models_file_name_never_its_absolute_path(tmp_path):
+    from types import SimpleNamespace
+
+    from imret.server.adapter import Encoder, public_model_name
+
+    config = tmp_path / "work" / "flowers_arcface.py"
+    served = Encoder(SimpleNamespace(model=SimpleNamespace(name=str(config), transform=None)))
+    assert served.name == "flowers_arcface.py" and str(tmp_path) not in served.name
+    assert public_model_name(str(tmp_path / "finetuned") + "/") == "finetuned"
+    assert public_model_name("efficientnet-lite0") == "efficientnet-lite0"

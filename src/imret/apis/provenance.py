@@ -34,16 +34,24 @@ def file_sha256(path: str | os.PathLike) -> str:
     return _sha256_cached(os.path.abspath(path), stat.st_size, stat.st_mtime_ns)
 
 
-def build_provenance(name: str, encoder: dict, pipeline: list, weights_sha256: Optional[str]) -> dict:
-    """The provenance dict stored with every index or prototype cache built by a model."""
-    return _jsonable({
+def build_provenance(name: str, encoder: dict, pipeline: list, weights_sha256: Optional[str],
+                     weights_file: Optional[str] = None) -> dict:
+    """The provenance dict stored with every index or prototype cache built by a model.
+
+    ``weights_file``: where a checkpoint the user named was read from (recorded, not compared), so
+    that a search can find it again.
+    """
+    record = {
         "model": name,
         "encoder": encoder,
         "weights_sha256": weights_sha256,
         "preprocessing": pipeline,
         "encoding_version": ENCODING_VERSION,
         "imret_version": __version__,
-    })
+    }
+    if weights_file:
+        record["weights_file"] = weights_file
+    return _jsonable(record)
 
 
 def provenance_key(provenance: dict) -> str:

@@ -42,6 +42,16 @@ def model_name_of(provenance: Optional[dict]) -> str:
     return name if isinstance(name, str) and name else DEFAULT_MODEL
 
 
+def recorded_checkpoint(provenance: Optional[dict]) -> Optional[str]:
+    """The checkpoint an index built from a config file was encoded with, when that file still exists
+    (its hash is checked against the index like any other model's)."""
+    provenance = provenance or {}
+    model, weights = provenance.get("model"), provenance.get("weights_file")
+    if isinstance(model, str) and model.endswith(".py") and isinstance(weights, str) and os.path.isfile(weights):
+        return weights
+    return None
+
+
 def check_provenance(index_path: Union[str, os.PathLike], index_provenance: Optional[dict],
                      model: RetrievalModel) -> None:
     """Raise ``SearchInputError`` when the index was made by a model other than ``model`` or records none."""
@@ -90,6 +100,8 @@ class IndexSearcher:
                                    f"{str(error).splitlines()[0] if str(error) else ''})") from None
         if model is None:
             model = model_name_of(self.index.provenance)
+            if checkpoint is None:
+                checkpoint = recorded_checkpoint(self.index.provenance)
         if isinstance(model, RetrievalModel):
             self.model = model
         else:

@@ -216,8 +216,10 @@ def resolve_model_config(name_or_config: Union[str, os.PathLike, dict], pretrain
 def config_provenance(model_cfg: dict, pipeline: list, weights: Optional[str], name: str) -> dict:
     """The provenance of a model built from ``model_cfg``; the weights count by their hash, not their path."""
     stored_cfg = {key: value for key, value in model_cfg.items() if key not in ("prototype", "pretrained")}
+    local = bool(weights) and Path(weights).is_file()
     return build_provenance(name=name, encoder=stored_cfg, pipeline=pipeline,
-                            weights_sha256=file_sha256(weights) if weights and Path(weights).is_file() else None)
+                            weights_sha256=file_sha256(weights) if local else None,
+                            weights_file=str(Path(weights).resolve()) if local and name.endswith(".py") else None)
 
 
 def check_bundle_dir(path: Union[str, os.PathLike]) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from imret.utils.atomic import atomic_output
+from imret.utils.provenance import RECORD_ONLY_KEYS
 from imret.utils.cache_dir import cache_root
 
 #: Bumped when the exported graph's contract changes (inputs, outputs, exporter options).
@@ -18,7 +19,7 @@ INPUT_NAME, OUTPUT_NAME = "images", "features"
 #: Height and width of the example input when the preprocessing has no fixed crop size.
 EXAMPLE_SIZE = 224
 #: Provenance fields that do not change the graph.
-_NOT_IN_KEY = ("imret_version",)
+_NOT_IN_KEY = RECORD_ONLY_KEYS
 log = logging.getLogger(__name__)
 
 

@@ -14,6 +14,13 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+
+def public_model_name(name: str) -> str:
+    """The model's name as clients see it: a zoo name as it is, a config file or model folder (recorded by
+    its absolute path) by its file or folder name only."""
+    return os.path.basename(os.path.normpath(name)) if os.path.isabs(name) else name
+
+
 class QueryImageError(ValueError):
     """An uploaded query that is not a usable image; the message names the user's file."""
 
@@ -86,7 +93,7 @@ class Encoder:
         self.model = searcher.model
         if parallel_calls > 1:
             self.model.allow_parallel_calls(parallel_calls)
-        self.name = str(getattr(searcher.model, "name", "") or "model")
+        self.name = public_model_name(str(getattr(searcher.model, "name", "") or "model"))
         self.max_pixels = max_pixels
         # the model's own test pipeline (JPEGs draft-decoded for its resize), with the server's pixel limit
         transform = searcher.model.transform

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-# Recorded for the reader, not compared: an imret upgrade alone does not make vectors incomparable.
-# Changes to how imret turns pixels into vectors bump ENCODING_VERSION, which is compared.
-RECORD_ONLY_KEYS = ("imret_version",)
+# Recorded for the reader, not compared: an imret upgrade alone does not make vectors incomparable
+# (changes to how imret turns pixels into vectors bump ENCODING_VERSION, which is compared), and the
+# weights count by their hash, wherever their file is (``weights_file`` says where it was).
+RECORD_ONLY_KEYS = ("imret_version", "weights_file")
 ENCODING_VERSION = 1
 
 
