@@ -84,3 +84,14 @@ def test_config_by_name_from_another_directory(tmp_path, shared_datasets_root):
                             cwd=tmp_path, capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "neither a file nor a config shipped with imret" in result.stderr
+
+
+def test_model_option_takes_a_shipped_config_by_name():
+    """`--model arcface/...` (with or without .py) means the shipped config file, as for imret train."""
+    from imret.apis.model_provenance import model_provenance
+
+    expected = str((SHIPPED_CONFIG_DIR / f"{FLOWERS}.py").resolve())
+    assert model_provenance(FLOWERS)["model"] == expected
+    assert model_provenance(f"{FLOWERS}.py")["model"] == expected
+    with pytest.raises(KeyError, match="unknown model"):
+        model_provenance("arcface/no-such-config")

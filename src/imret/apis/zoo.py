@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
+from imret.utils.shipped_configs import shipped_config
+
 from .preprocessing import Preprocessing, timm_preprocessing
 from .provenance import build_provenance, file_sha256
 from .retrieval_model import RetrievalModel
@@ -199,10 +201,12 @@ def resolve_model_config(name_or_config: Union[str, os.PathLike, dict], pretrain
         entry = ZOO[str(source)]
         model_cfg, weights = _model_from_entry(entry, pretrained)
         pipeline, name = entry_preprocessing(entry)[0], entry.name
-    elif str(source).endswith(".py") or Path(str(source)).is_file():
+    elif str(source).endswith(".py") or Path(str(source)).is_file() or shipped_config(str(source)) is not None:
         path = Path(str(source))
         if not path.is_file():
-            raise FileNotFoundError(f"model config file {path} does not exist")
+            path = shipped_config(str(source))  # a config shipped with imret, by name
+            if path is None:
+                raise FileNotFoundError(f"model config file {source} does not exist")
         model_cfg, pipeline, weights = _model_from_file(path, pretrained)
         name = str(path.resolve())
     else:

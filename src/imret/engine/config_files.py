@@ -17,21 +17,14 @@ import os
 from pathlib import Path
 from typing import Any, Iterator
 
+from imret.utils.shipped_configs import SHIPPED_CONFIG_DIR, shipped_config, shipped_config_names
+
 DATA_ROOT_VARIABLE = "IMRET_DATA_ROOT"
 DEFAULT_DATA_ROOT = "~/imret_data"
-SHIPPED_CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 
 
 class ConfigNotFoundError(FileNotFoundError):
     """Neither a config file nor a shipped config of that name exists; the message lists close names."""
-
-
-def shipped_config_names() -> list[str]:
-    """Names of the configs shipped with imret (``folder/name`` without ``.py``; bases left out)."""
-    if not SHIPPED_CONFIG_DIR.is_dir():
-        return []
-    return sorted(path.relative_to(SHIPPED_CONFIG_DIR).with_suffix("").as_posix()
-                  for path in SHIPPED_CONFIG_DIR.rglob("*.py") if "_base_" not in path.parts)
 
 
 def resolve_config_path(name: str | os.PathLike) -> Path:
@@ -39,14 +32,11 @@ def resolve_config_path(name: str | os.PathLike) -> Path:
     given = Path(os.fspath(name)).expanduser()
     if given.is_file():
         return given
-    # ``configs/...``: the path used when the configs lived at the top of the repository
+    shipped = shipped_config(name)
+    if shipped is not None:
+        return shipped
     text = given.as_posix().removesuffix(".py").removeprefix("./").removeprefix("configs/")
     names = shipped_config_names()
-    if text in names:
-        return SHIPPED_CONFIG_DIR / f"{text}.py"
-    by_stem = [known for known in names if known.rsplit("/", 1)[-1] == text]
-    if len(by_stem) == 1:
-        return SHIPPED_CONFIG_DIR / f"{by_stem[0]}.py"
     stems = {known.rsplit("/", 1)[-1]: known for known in names}
     close = difflib.get_close_matches(text, names, n=5, cutoff=0.5)
     for stem in difflib.get_close_matches(text.rsplit("/", 1)[-1], list(stems), n=5, cutoff=0.5):
