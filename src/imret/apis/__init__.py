@@ -3,8 +3,7 @@
 Names are imported on first use, so importing ``imret.apis`` (or using an export bundle) does not
 load torch.
 """
-from importlib import import_module
-from typing import Any
+from imret.utils.lazy_exports import lazy_exports
 
 _EXPORTS = {
     "EncodeResult": "encode", "encode_images": "encode", "make_encoder": "encode",
@@ -23,9 +22,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'imret.apis' has no attribute {name!r}")
-    value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _EXPORTS)

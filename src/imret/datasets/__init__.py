@@ -6,6 +6,8 @@ neither mmengine nor torch; :mod:`.registration` (the registry's import location
 from importlib import import_module
 from typing import Any
 
+from imret.utils.lazy_exports import lazy_exports
+
 _EXPORTS = {
     "BaseDataset": "base_dataset", "CustomDataset": "custom", "labels_to_gallery_indices": "gallery_truth",
     "IMG_EXTENSIONS": "image_files", "InShop": "inshop", "QueryGalleryDataset": "query_gallery",
@@ -15,11 +17,10 @@ _EXPORTS = {
 __all__ = sorted([*_EXPORTS, "transforms"])
 
 
+_lazy = lazy_exports(__name__, _EXPORTS)
+
+
 def __getattr__(name: str) -> Any:
     if name == "transforms":
         return import_module(".transforms", __name__)
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'imret.datasets' has no attribute {name!r}")
-    value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
-    globals()[name] = value
-    return value
+    return _lazy(name)

@@ -3,8 +3,7 @@
 The torch engine's names are imported on first use, so importing ``imret.matching`` (or ranking numpy
 vectors) does not load torch.
 """
-from importlib import import_module
-from typing import Any
+from imret.utils.lazy_exports import lazy_exports
 
 from .array_topk import order_arrays, topk_arrays
 from .blocks import DEFAULT_BLOCK_BYTES, block_rows_for
@@ -26,9 +25,4 @@ __all__ = sorted([
 ])
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _TORCH_EXPORTS:
-        raise AttributeError(f"module 'imret.matching' has no attribute {name!r}")
-    value = getattr(import_module(f".{_TORCH_EXPORTS[name]}", __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _TORCH_EXPORTS)

@@ -3,8 +3,7 @@
 Names are imported on first use: an encoder's test pipeline uses the array transforms without
 loading mmengine or torch; :mod:`.registration` (the registry's import location) registers them all.
 """
-from importlib import import_module
-from typing import Any
+from imret.utils.lazy_exports import lazy_exports
 
 _EXPORTS = {
     "BaseTransform": "base", "CenterCrop": "center_crop", "Compose": "compose", "link_resize_plan": "decode_plan",
@@ -18,9 +17,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'imret.datasets.transforms' has no attribute {name!r}")
-    value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _EXPORTS)
