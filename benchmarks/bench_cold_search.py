@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -29,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_decode import UKBENCH  # noqa: E402
-from bench_index_command import REPO, THREAD_ENV, extract_source  # noqa: E402
+from bench_index_command import REPO, THREAD_ENV, extract_source, run_search  # noqa: E402
 
 STAGES = ("start", "imports", "model load", "encode", "search")
 ENCODE_PARTS = ("import openvino", "build runtime", "decode+resize", "first inference", "second inference")
@@ -50,21 +49,6 @@ for _ in range(2):
     marks.append(time.perf_counter())
 print(json.dumps([b - a for a, b in zip(marks, marks[1:])]))
 """
-
-
-def run_search(src: Path, index: Path, query: Path, env: dict) -> tuple[float, dict, str]:
-    """(wall seconds, {stage: seconds}, runtime) of one cold search process."""
-    command = [sys.executable, "-m", "imret.cli.main", "search", str(index), str(query), "--timings", "-q"]
-    started = time.perf_counter()
-    result = subprocess.run(command, env={**env, "PYTHONPATH": str(src)}, capture_output=True, text=True)
-    seconds = time.perf_counter() - started
-    if result.returncode != 0:
-        raise SystemExit(f"imret search failed ({src}): {result.stderr[-2000:]}")
-    line = next((x for x in result.stderr.splitlines() if "timings:" in x), "")
-    stages = {name: float(value) for name, value in re.findall(r"(start|imports|model load|encode|search) "
-                                                                r"([0-9.]+) s", line)}
-    runtime = re.search(r"\(runtime (\w+)\)", line)
-    return seconds, stages, runtime.group(1) if runtime else "?"
 
 
 def span(values: list[float], digits: int = 2) -> str:

@@ -18,6 +18,7 @@ import argparse
 import io
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -64,16 +65,19 @@ def run_help(src: Path, env: dict) -> float:
     return time.perf_counter() - started
 
 
-def run_search_timings(src: Path, index: Path, query: Path, env: dict) -> tuple[float, str]:
-    """(wall seconds, the ``timings:`` line) of one cold ``imret search --timings``."""
+def run_search(src: Path, index: Path, query: Path, env: dict) -> tuple[float, dict, str]:
+    """(wall seconds, {stage: seconds}, runtime) of one cold search process."""
     command = [sys.executable, "-m", "imret.cli.main", "search", str(index), str(query), "--timings", "-q"]
     started = time.perf_counter()
     result = subprocess.run(command, env={**env, "PYTHONPATH": str(src)}, capture_output=True, text=True)
     seconds = time.perf_counter() - started
     if result.returncode != 0:
-        raise SystemExit(f"imret search failed: {result.stderr[-2000:]}")
+        raise SystemExit(f"imret search failed ({src}): {result.stderr[-2000:]}")
     line = next((x for x in result.stderr.splitlines() if "timings:" in x), "")
-    return seconds, line.split("timings:", 1)[-1].strip()
+    stages = {name: float(value) for name, value in re.findall(r"(start|imports|model load|encode|search) "
+                                                                r"([0-9.]+) s", line)}
+    runtime = re.search(r"\(runtime (\w+)\)", line)
+    return seconds, stages, runtime.group(1) if runtime else "?"
 
 
 def main() -> None:
@@ -134,7 +138,7 @@ def main() -> None:
 
         current = list(variants)[1]
         query = sources[0]
-        searches = [run_search_timings(variants[current], last_index["ukbench", current], query, env)
+        searches = [run_search(variants[current], last_index["ukbench", current], query, env)
                     for _ in range(args.searches)]
     load_after = os.getloadavg()
 
@@ -154,8 +158,9 @@ def main() -> None:
     print("\n`imret --help` wall seconds (median of 3, round-robin): "
           + ", ".join(f"{variant} {statistics.median(times):.2f}" for variant, times in helps.items()))
     print("\ncold one-image `imret search --timings` (current code):")
-    for seconds, line in searches:
-        print(f"  wall {seconds:.2f} s: {line}")
+    for seconds, stages, runtime in searches:
+        print(f"  wall {seconds:.2f} s: " + ", ".join(f"{stage} {value:.3f} s" for stage, value in stages.items())
+              + f" (runtime {runtime})")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,6 @@ truncated or edited file is refused before anything runs.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -13,6 +12,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Union
+
+from imret.utils.hashing import file_sha256
 
 from .errors import BundleError
 
@@ -39,14 +40,6 @@ class Bundle:
         return self.root / ENCODER_FILE
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def is_bundle(path: Union[str, os.PathLike]) -> bool:
     """Whether ``path`` is a folder with a bundle manifest (its files are checked by ``read_bundle``)."""
     return (Path(path) / MANIFEST).is_file()
@@ -68,7 +61,7 @@ def write_bundle(out: Union[str, os.PathLike], encoder: Union[str, os.PathLike],
         for file_name, payload in ((PREPROCESSING_FILE, preprocessing), (PROVENANCE_FILE, provenance)):
             (staging / file_name).write_text(json.dumps(payload, indent=1, sort_keys=True))
         manifest = {"format": BUNDLE_FORMAT, "name": name, "dim": int(dim),
-                    "files": {file_name: _sha256(staging / file_name) for file_name in BUNDLE_FILES}}
+                    "files": {file_name: file_sha256(staging / file_name) for file_name in BUNDLE_FILES}}
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
         if out.exists():
             out.rmdir()
@@ -104,7 +97,7 @@ def read_bundle(root: Union[str, os.PathLike]) -> Bundle:
         path = root / file_name
         if not path.is_file():
             raise BundleError(f"bundle {root} is missing {file_name}; re-export it with imret export")
-        if files.get(file_name) != _sha256(path):
+        if files.get(file_name) != file_sha256(path):
             raise BundleError(f"bundle file {path} is corrupt (its SHA-256 differs from the manifest); "
                               "re-export the bundle with imret export")
     try:

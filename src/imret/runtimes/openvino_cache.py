@@ -13,17 +13,10 @@ from pathlib import Path
 from typing import Optional
 
 from imret.utils.cache_dir import cache_root
+from imret.utils.hashing import file_sha256
 
 #: Bumped when what decides a compiled blob changes beyond the graph and the OpenVINO version.
 CACHE_FORMAT = 1
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def graph_identity(onnx_path: Path, content_sha256: Optional[str] = None) -> str:
@@ -36,7 +29,7 @@ def graph_identity(onnx_path: Path, content_sha256: Optional[str] = None) -> str
         return f"sha256:{content_sha256}"
     if onnx_path.parent == onnx_cache_dir() and onnx_path.name.startswith("encoder-"):
         return f"export:{onnx_path.stem}:{onnx_path.stat().st_size}"
-    return f"sha256:{_file_sha256(onnx_path)}"
+    return f"sha256:{file_sha256(onnx_path)}"
 
 
 def compiled_cache_dir(onnx_path: os.PathLike | str, content_sha256: Optional[str] = None) -> Optional[Path]:
