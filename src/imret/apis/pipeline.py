@@ -38,7 +38,7 @@ class ImageTransform:
         from imret.datasets.transforms.decode_plan import link_resize_plan
 
         self._config = tuple(dict(step) for step in pipeline_cfg)
-        steps = [dict(step) for step in pipeline_cfg]
+        steps = [dict(step) for step in self._config]
         while steps and steps[-1].get("type") in PACKING_STEPS:
             steps.pop()
         if steps and steps[0].get("type") == "LoadImageFromFile":

@@ -201,17 +201,17 @@ def resolve_model_config(name_or_config: Union[str, os.PathLike, dict], pretrain
         entry = ZOO[str(source)]
         model_cfg, weights = _model_from_entry(entry, pretrained)
         pipeline, name = entry_preprocessing(entry)[0], entry.name
-    elif str(source).endswith(".py") or Path(str(source)).is_file() or shipped_config(str(source)) is not None:
-        path = Path(str(source))
+    else:
+        path: Optional[Path] = Path(str(source))
         if not path.is_file():
             path = shipped_config(str(source))  # a config shipped with imret, by name
-            if path is None:
+        if path is None:
+            if str(source).endswith(".py"):
                 raise FileNotFoundError(f"model config file {source} does not exist")
+            raise KeyError(f"unknown model {str(source)!r}; known models: {', '.join(list_models())} "
+                           "(or pass the path of a config file or of a bundle made by imret export)")
         model_cfg, pipeline, weights = _model_from_file(path, pretrained)
         name = str(path.resolve())
-    else:
-        raise KeyError(f"unknown model {str(source)!r}; known models: {', '.join(list_models())} "
-                       "(or pass the path of a config file or of a bundle made by imret export)")
     if isinstance(pretrained, (str, os.PathLike)) and "://" not in str(pretrained) and not Path(pretrained).is_file():
         raise FileNotFoundError(f"checkpoint {pretrained} does not exist; pass the path of a weights file")
     return model_cfg, pipeline, weights, name

@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterator
 
-from imret.utils.shipped_configs import SHIPPED_CONFIG_DIR, shipped_config, shipped_config_names
+from imret.utils.shipped_configs import SHIPPED_CONFIG_DIR, config_name, shipped_config, shipped_config_names
 
 DATA_ROOT_VARIABLE = "IMRET_DATA_ROOT"
 DEFAULT_DATA_ROOT = "~/imret_data"
@@ -35,7 +35,7 @@ def resolve_config_path(name: str | os.PathLike) -> Path:
     shipped = shipped_config(name)
     if shipped is not None:
         return shipped
-    text = given.as_posix().removesuffix(".py").removeprefix("./").removeprefix("configs/")
+    text = config_name(name)
     names = shipped_config_names()
     stems = {known.rsplit("/", 1)[-1]: known for known in names}
     close = difflib.get_close_matches(text, names, n=5, cutoff=0.5)

@@ -144,7 +144,7 @@ def topk_arrays(queries: np.ndarray, gallery: np.ndarray, k: int, kind: str,
 
     starts = list(range(0, total, rows))
     kept: list[tuple[np.ndarray, np.ndarray]] = []
-    wave = MERGE_EVERY if workers == 1 or blocks < 2 else max(MERGE_EVERY, workers)
+    wave = max(MERGE_EVERY, workers)  # blocks scored before their winners are merged
     for first in range(0, len(starts), wave):
         part = starts[first:first + wave]
         if workers > 1 and len(part) > 1:

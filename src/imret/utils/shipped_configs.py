@@ -16,10 +16,15 @@ def shipped_config_names() -> list[str]:
                   for path in SHIPPED_CONFIG_DIR.rglob("*.py") if "_base_" not in path.parts)
 
 
+def config_name(name: str | os.PathLike) -> str:
+    """``name`` as shipped configs are named: ``folder/name``, without ``.py``, ``./`` or ``configs/``."""
+    # ``configs/...``: the path used when the configs lived at the top of the repository
+    return Path(os.fspath(name)).expanduser().as_posix().removesuffix(".py").removeprefix("./").removeprefix("configs/")
+
+
 def shipped_config(name: str | os.PathLike) -> Optional[Path]:
     """The shipped config ``name`` names (relative name or unique bare file name), or None."""
-    # ``configs/...``: the path used when the configs lived at the top of the repository
-    text = Path(os.fspath(name)).expanduser().as_posix().removesuffix(".py").removeprefix("./").removeprefix("configs/")
+    text = config_name(name)
     names = shipped_config_names()
     if text in names:
         return SHIPPED_CONFIG_DIR / f"{text}.py"
